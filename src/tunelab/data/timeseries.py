@@ -1,0 +1,184 @@
+"""LightningDataModule for windowed forecasting on a CSV series (ETT presets, any user CSV, synthetic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from tunelab.data.csv_series import read_series_csv
+from tunelab.data.download import download
+from tunelab.data.scaler import fit_scaler
+from tunelab.data.windows import SPLITS, WindowDataset, split_ranges
+from tunelab.errors import UserError
+
+FEATURE_MODES = ("S", "M", "MS")
+
+
+class TimeSeriesDataModule(L.LightningDataModule):
+    """Chronological train/val/test windows of one multivariate series.
+
+    Feature modes: `S` predicts the target(s) from their own past, `M` predicts every column from
+    every column, `MS` predicts the target(s) from every column.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        target: str | Sequence[str] = "OT",
+        features: str = "S",
+        date_column: str | None = "date",
+        columns: Sequence[str] | None = None,
+        seq_len: int = 96,
+        horizon: int = 96,
+        stride: int = 1,
+        borders: Sequence[int] | None = None,
+        ratios: Sequence[float] | None = (0.7, 0.1, 0.2),
+        scaler: str = "standard",
+        batch_size: int = 32,
+        num_workers: int = 0,
+        augment: dict | None = None,
+        url: str | None = None,
+        sha256: str | None = None,
+    ) -> None:
+        super().__init__()
+        if features not in FEATURE_MODES:
+            raise UserError(f"data.features must be one of {', '.join(FEATURE_MODES)}; got '{features}'")
+        for key, value in (("seq_len", seq_len), ("horizon", horizon), ("stride", stride), ("batch_size", batch_size)):
+            if not isinstance(value, int) or value <= 0:
+                raise UserError(f"data.{key} must be a positive integer; got {value!r}")
+        self.path = Path(path) if path is not None else None
+        self.targets = [target] if isinstance(target, str) else list(target)
+        self.features, self.date_column, self.columns = features, date_column, columns
+        self.seq_len, self.horizon, self.stride = seq_len, horizon, stride
+        self.borders, self.ratios, self.scaler = borders, ratios, scaler
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.augment = dict(augment or {})
+        self.url, self.sha256 = url, sha256
+        self.frame: pd.DataFrame | None = None
+        self.datasets: dict[str, WindowDataset] = {}
+
+    # -- loading -----------------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Download the file (checksum-verified, atomic) when a preset names a URL and it is missing."""
+        if self.path is not None and not self.path.exists() and self.url:
+            download(self.url, self.path, self.sha256)
+
+    def load_frame(self) -> pd.DataFrame:
+        """The series as a float frame indexed by time; subclasses may generate it instead."""
+        if self.path is None:
+            raise UserError("data.path is not set: point it at a CSV file")
+        if not self.path.exists() and self.url:
+            raise UserError(f"data file not found: {self.path}; download it from {self.url} or set data.path")
+        return read_series_csv(self.path, self.date_column, self.columns, self.targets)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        frame = self.load_frame()
+        for name in self.targets:
+            if name not in frame.columns:
+                raise UserError(f"data.target: column '{name}' is not in the series; it has {', '.join(frame.columns)}")
+        if self.features == "S":
+            frame = frame[self.targets]
+        names = list(frame.columns)
+        input_cols = list(range(len(names)))
+        output_cols = input_cols if self.features == "M" else [names.index(t) for t in self.targets]
+
+        values = frame.to_numpy(dtype=np.float64)
+        ranges = split_ranges(len(values), self.seq_len, self.borders, self.ratios)
+        train_start, train_end = ranges["train"]
+        self.offset, self.spread = fit_scaler(values[train_start:train_end], self.scaler)
+        scaled = torch.as_tensor((values - self.offset) / self.spread, dtype=torch.float32)
+
+        need = self.seq_len + self.horizon
+        for split, (start, end) in ranges.items():
+            if end - start < need:
+                raise UserError(
+                    f"the {split} split has {end - start} rows, fewer than data.seq_len + data.horizon = {need}; "
+                    "shorten the window or give the split more rows"
+                )
+        augment = self.augment if any(self.augment.values()) else {}
+        self.datasets = {
+            split: WindowDataset(
+                scaled[start:end],
+                input_cols,
+                output_cols,
+                self.seq_len,
+                self.horizon,
+                # Evaluation scores every window (stride 1), as the benchmark protocols do.
+                stride=self.stride if split == "train" else 1,
+                **(augment if split == "train" else {}),
+            )
+            for split, (start, end) in ranges.items()
+        }
+        self.frame, self.names, self.ranges = frame, names, ranges
+        self.input_cols, self.output_cols = input_cols, output_cols
+
+    # -- what the model needs to know ----------------------------------------------------------------
+    @property
+    def n_inputs(self) -> int:
+        return len(self.input_cols)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.output_cols)
+
+    def target_scaling(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(offset, scale) of the output channels, to report metrics in original units."""
+        cols = self.output_cols
+        return torch.tensor(self.offset[cols], dtype=torch.float32), torch.tensor(
+            self.spread[cols], dtype=torch.float32
+        )
+
+    # -- loaders -------------------------------------------------------------------------------------
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+class SyntheticSeriesDataModule(TimeSeriesDataModule):
+    """A generated hourly series (daily and weekly seasonality, trend, noise) that needs no file.
+
+    Columns: `value` (the target) and two covariates, `load` and `temp`, that share its rhythm.
+    """
+
+    def __init__(self, length: int = 4000, noise: float = 0.1, series_seed: int = 0, **kwargs) -> None:
+        kwargs.setdefault("target", "value")
+        kwargs.setdefault("date_column", None)
+        super().__init__(**kwargs)
+        if length <= 0:
+            raise UserError(f"data.length must be positive; got {length}")
+        self.length, self.noise, self.series_seed = length, noise, series_seed
+
+    def load_frame(self) -> pd.DataFrame:
+        rng = np.random.default_rng(self.series_seed)
+        t = np.arange(self.length, dtype=np.float64)
+        daily, weekly = np.sin(2 * np.pi * t / 24), np.sin(2 * np.pi * t / 168)
+        load = 10 + 3 * daily + 1.5 * weekly + self.noise * rng.standard_normal(self.length)
+        temp = 20 + 5 * np.sin(2 * np.pi * (t - 6) / 24) + self.noise * rng.standard_normal(self.length)
+        value = 0.5 * load + 0.2 * temp + 0.001 * t + self.noise * rng.standard_normal(self.length)
+        index = pd.date_range("2020-01-01", periods=self.length, freq="h", name="date")
+        return pd.DataFrame({"load": load, "temp": temp, "value": value}, index=index)
+
+
+__all__ = ["SPLITS", "SyntheticSeriesDataModule", "TimeSeriesDataModule"]

@@ -1,0 +1,5 @@
+"""LightningModules: what to compute and log for each task, around a plain nn.Module."""
+
+from tunelab.tasks.forecast import ForecastTask
+
+__all__ = ["ForecastTask"]

@@ -1,0 +1,36 @@
+"""The optimizer / scheduler wiring that every task shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import lightning as L
+from torch import nn
+from torch.optim import Optimizer
+
+from tunelab.training.optim import build_optimizer
+from tunelab.training.schedules import build_scheduler
+
+
+class TrainingTask(L.LightningModule):
+    """Base LightningModule: holds `net`, builds its optimizer and LR schedule from config.
+
+    `optimizer` is a Hydra `_partial_` optimizer (everything but the parameters); `scheduler` is
+    the `scheduler` config group: `name`, `interval` (step | epoch), `warmup`, `monitor`, and the
+    schedule's own parameters.
+    """
+
+    def __init__(self, net: nn.Module, optimizer: Callable[..., Optimizer], scheduler: Mapping) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_config = dict(scheduler)
+
+    def configure_optimizers(self) -> dict | tuple[list, list]:
+        optimizer = build_optimizer(self.optimizer_factory, self)
+        params = dict(self.scheduler_config)
+        name, interval = params.pop("name"), params.pop("interval", "epoch")
+        warmup, monitor = int(params.pop("warmup", 0)), params.pop("monitor", None)
+        total = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
+        schedulers = build_scheduler(optimizer, name, interval, warmup, max(int(total or 1), 1), monitor, params)
+        return [optimizer], schedulers

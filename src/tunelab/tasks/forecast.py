@@ -1,0 +1,83 @@
+"""Forecasting: regression loss on scaled windows, metrics on scaled data and in original units."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim import Optimizer
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+
+from tunelab.errors import UserError
+from tunelab.tasks.base import TrainingTask
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": F.mse_loss,
+    "mae": F.l1_loss,
+    "huber": F.huber_loss,
+}
+
+
+def _metrics() -> MetricCollection:
+    return MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
+
+
+class ForecastTask(TrainingTask):
+    """Train `net` to map input windows to the next `horizon` steps.
+
+    `val/mse`, `test/mse` (and `mae`) are on the scaled data, as forecasting papers report them;
+    `*/mse_orig`, `*/mae_orig` undo the scaler, so they are in the data's own units.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable[..., Optimizer],
+        scheduler: Mapping,
+        target_offset: torch.Tensor,
+        target_scale: torch.Tensor,
+        loss: str = "mse",
+    ) -> None:
+        super().__init__(net, optimizer, scheduler)
+        if loss not in LOSSES:
+            raise UserError(f"model.loss must be one of {', '.join(LOSSES)}; got '{loss}'")
+        self.loss_fn = LOSSES[loss]
+        # Buffers travel with the checkpoint, so a reloaded model reports the same original units.
+        self.register_buffer("target_offset", target_offset.clone())
+        self.register_buffer("target_scale", target_scale.clone())
+        self.val_metrics, self.test_metrics = _metrics().clone(prefix="val/"), _metrics().clone(prefix="test/")
+        self.val_orig = _metrics().clone(prefix="val/", postfix="_orig")
+        self.test_orig = _metrics().clone(prefix="test/", postfix="_orig")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def unscale(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.target_scale + self.target_offset
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self.loss_fn(self(x).float(), y)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(x))
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=len(x))
+        return loss
+
+    def _evaluate(self, batch, split: str, scaled: MetricCollection, orig: MetricCollection) -> None:
+        x, y = batch
+        pred = self(x).float()
+        self.log(f"{split}/loss", self.loss_fn(pred, y), prog_bar=split == "val", batch_size=len(x))
+        scaled.update(pred, y)
+        orig.update(self.unscale(pred), self.unscale(y))
+        self.log_dict(scaled, batch_size=len(x))
+        self.log_dict(orig, batch_size=len(x))
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_metrics, self.val_orig)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_metrics, self.test_orig)
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self.unscale(self(batch[0]).float())

@@ -1,0 +1,121 @@
+"""The training pipeline: data, model, callbacks, loggers, trainer, fit, validate and test the best weights."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+from tunelab.errors import UserError
+from tunelab.training.checks import check_config
+from tunelab.training.run_files import finite_floats, flat_hparams, log_hparams, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+# The process id makes run directories unique even for jobs started in the same second.
+OmegaConf.register_new_resolver("pid", os.getpid, replace=True)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Run one training job described by `cfg`; return its final metrics (also in metrics.json)."""
+    check_config(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    started = time.perf_counter()
+
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    model = build_task(cfg, datamodule)
+    callbacks = instantiate_each(cfg.get("callbacks")) + instantiate_each({"early": cfg.get("early_stopping")})
+    loggers = instantiate_each(cfg.get("logger"))
+    if not loggers:  # with logger=none there is nowhere to send the learning-rate curve
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    # Keras' restore_best_weights: score the checkpoint with the best val loss, not the last epoch.
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    ckpt = best or None
+    metrics = finite_floats(trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0])
+    metrics.update(finite_floats(trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)[0]))
+
+    summary = {
+        "status": "ok",
+        "metrics": metrics,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "best_checkpoint": best or None,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if trainer.is_global_zero:
+        write_json_atomic(output_dir / "metrics.json", summary)
+        log_hparams(loggers, flat_hparams(cfg), metrics)
+    return metrics
+
+
+def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
+    """Instantiate the task (`model` group) around a net sized for the data."""
+    net = instantiate(
+        cfg.model.net, n_inputs=datamodule.n_inputs, n_outputs=datamodule.n_outputs, horizon=datamodule.horizon
+    )
+    offset, scale = datamodule.target_scaling()
+    return instantiate(
+        cfg.model,
+        net=net,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
+        target_offset=offset,
+        target_scale=scale,
+    )
+
+
+def instantiate_each(group: Mapping | None) -> list[Callback | Logger]:
+    """Instantiate every entry with a `_target_` in a callbacks / logger group (`none` options have none)."""
+    return [instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
+
+
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point: train, report where the logs are, return `optimized_metric` for sweeps."""
+    torch.set_float32_matmul_precision("high")
+    try:
+        metrics = train(cfg)
+    except Exception as err:
+        user_error = find_user_error(err)
+        if user_error is None:
+            raise
+        message = f"error: {user_error}"
+        log.error(message)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        print(message, file=sys.stderr)
+        sys.exit(1)
+    log.info(f"Run directory: {cfg.paths.output_dir}")
+    if any(
+        isinstance(v, DictConfig) and "TensorBoardLogger" in str(v.get("_target_")) for v in (cfg.logger or {}).values()
+    ):
+        log.info(f"View it with: tensorboard --logdir {cfg.paths.output_dir}")
+    value = metrics.get(cfg.get("optimized_metric"))
+    return None if value is None or not math.isfinite(value) else value
+
+
+def find_user_error(err: BaseException | None) -> UserError | None:
+    """The UserError behind `err`, also when Hydra's instantiate wrapped it in its own exception."""
+    while err is not None:
+        if isinstance(err, UserError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None

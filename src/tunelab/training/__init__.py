@@ -1,0 +1,1 @@
+"""Training glue shared by every task: optimizers, LR schedules, callbacks, run bookkeeping."""

@@ -1,0 +1,70 @@
+"""Shared helpers: compose configs in-process, run train.py as a user would, find the real ETT data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from tunelab.cli import quote_numeric_choices
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+ETT_DIR = SHARED_DATA / "ETT-small"
+
+# Small, fast settings for runs whose subject is the wiring, not the accuracy.
+QUICK = ["debug=limit", "trainer.log_every_n_steps=1", "~callbacks.progress_bar", "~callbacks.model_summary"]
+SYNTHETIC = ["data=synthetic", "data.length=600", "data.seq_len=24", "data.horizon=8", "model.net.hidden_sizes=[16]"]
+
+
+def group_options(group: str) -> list[str]:
+    """Every option of a config group, read from conf/ so that new options are tested automatically."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def compose_cfg(overrides: list[str], tmp_path: Path) -> DictConfig:
+    """The config train.py would see, with paths pointed into `tmp_path` (no Hydra run needed)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=quote_numeric_choices(overrides))
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(tmp_path)
+        cfg.paths.output_dir = str(tmp_path / "run")
+        cfg.paths.data_dir = str(SHARED_DATA)
+    return cfg
+
+
+def run_train(args: list[str], cwd: Path, script: str = "train.py", timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python train.py ARGS` in a subprocess, started from `cwd`, as a user starts it."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)  # users see Hydra's short errors, so the tests do too
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_dirs(log_dir: Path) -> list[Path]:
+    """The run directories (those Hydra created, marked by their .hydra folder) under `log_dir`."""
+    return sorted(p.parent for p in log_dir.rglob(".hydra"))
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def ett_dir() -> Path:
+    if not (ETT_DIR / "ETTh1.csv").is_file():
+        pytest.skip(f"real ETT data not found at {ETT_DIR}")
+    return ETT_DIR

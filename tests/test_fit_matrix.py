@@ -1,0 +1,54 @@
+"""A short CPU fit for every optimizer, scheduler (with and without warmup), clipping mode and precision."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import QUICK, SYNTHETIC, compose_cfg, group_options
+
+from tunelab.train import train
+
+CASES = (
+    [f"optimizer={o}" for o in group_options("optimizer")]
+    + [f"scheduler={s}" for s in group_options("scheduler")]
+    + [f"scheduler={s} scheduler.warmup=3" for s in group_options("scheduler")]
+    + [f"clipping={c}" for c in group_options("clipping")]
+    + [f"precision={p}" for p in group_options("precision")]
+    + [f"model={m}" for m in group_options("model")]
+    + [f"logger={g}" for g in group_options("logger")]
+    + [f"early_stopping={e}" for e in group_options("early_stopping")]
+    + [f"trainer={t}" for t in group_options("trainer") if t != "gpu" or torch.cuda.is_available()]
+    + [f"debug={d} trainer.max_epochs=2" for d in group_options("debug")]
+    + ["data.features=M", "data.features=MS", "loss=mae", "loss=huber"]
+)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_short_fit(case, tmp_path):
+    overrides = case.replace("loss=", "model.loss=").split()
+    cfg = compose_cfg([*SYNTHETIC, *QUICK, "logger=csv", *overrides], tmp_path)
+    metrics = train(cfg)
+    if cfg.trainer.fast_dev_run:  # one batch of each stage, by design nothing is saved
+        assert math.isfinite(metrics["test/mse"])
+        return
+    for key in ("val/loss", "val/mse", "val/mae", "test/mse", "test/mae", "test/mse_orig", "test/mae_orig"):
+        assert math.isfinite(metrics[key]), (key, metrics)
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert summary["status"] == "ok" and summary["metrics"] == metrics
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_clipping_reaches_the_trainer(tmp_path):
+    cfg = compose_cfg(["clipping=value", "clipping.max=0.25"], tmp_path)
+    assert cfg.trainer.gradient_clip_val == 0.25 and cfg.trainer.gradient_clip_algorithm == "value"
+
+
+@pytest.mark.parametrize("name", ["etth1", "etth2", "csv"])
+def test_short_fit_on_real_files(name, tmp_path, ett_dir):
+    extra = [f"data.path={ett_dir / 'ETTh1.csv'}", "data.borders=[8640,11520,14400]"] if name == "csv" else []
+    cfg = compose_cfg([f"data={name}", *extra, *QUICK, "logger=none", "data.seq_len=48", "data.horizon=24"], tmp_path)
+    metrics = train(cfg)
+    assert 0 < metrics["test/mse"] < 10 and metrics["test/mae_orig"] > 0

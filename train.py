@@ -1,0 +1,19 @@
+"""Train a model: `python train.py [group=option ...] [key=value ...]` (see README.md)."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from tunelab.cli import quote_numeric_choices
+from tunelab.train import main as run
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    sys.argv = quote_numeric_choices(sys.argv)
+    main()
