@@ -20,8 +20,10 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 ETT_DIR = SHARED_DATA / "ETT-small"
 
 # Small, fast settings for runs whose subject is the wiring, not the accuracy.
-QUICK = ["debug=limit", "trainer.log_every_n_steps=1", "~callbacks.progress_bar", "~callbacks.model_summary"]
-SYNTHETIC = ["data=synthetic", "data.length=600", "data.seq_len=24", "data.horizon=8", "model.net.hidden_sizes=[16]"]
+QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+QUICK = ["debug=limit", "trainer.log_every_n_steps=1", *QUIET]
+SYNTHETIC = ["data=synthetic", "data.length=600", "data.seq_len=24", "data.horizon=8"]
+IMAGE_MODELS = ("cnn", "resnet")  # classifiers: trained on generated CIFAR archives in test_cifar.py
 
 
 def group_options(group: str) -> list[str]:

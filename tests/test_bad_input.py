@@ -28,7 +28,12 @@ CASES = [
     ("empty file", "", [], ["is empty", "series.csv"]),
     ("header only", "date,a,OT\n", [], ["no rows", "series.csv"]),
     ("not utf-8", b"date,OT\n2021-01-01,\xff\xfe\n", [], ["not UTF-8", "series.csv"]),
-    ("ragged rows", replace_line(5, "2021-01-01 04:00:00,1,2,3,4"), [], ["could not be parsed", "series.csv", "line 6"]),
+    (
+        "ragged rows",
+        replace_line(5, "2021-01-01 04:00:00,1,2,3,4"),
+        [],
+        ["could not be parsed", "series.csv", "line 6"],
+    ),
     ("unknown target", GOOD, ["data.target=price"], ["data.target", "'price'", "series.csv", "it has a, OT"]),
     ("unknown date column", GOOD, ["data.date_column=time"], ["data.date_column", "'time'"]),
     (
@@ -78,7 +83,9 @@ def test_bad_input_gives_a_clear_message(text, overrides, expected, tmp_path):
     for fragment in expected:
         assert fragment in message, (fragment, message)
     assert "Traceback" not in message
-    assert sum(line.startswith("error: ") for line in message.splitlines()) <= 1  # our own errors: one line; Hydra's: its usual short form
+    assert (
+        sum(line.startswith("error: ") for line in message.splitlines()) <= 1
+    )  # our own errors: one line; Hydra's: its usual short form
     # nothing half-written: no checkpoint, no metrics, no event files
     leftovers = [
         p.name

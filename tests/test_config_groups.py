@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import ROOT, compose_cfg, group_options, run_train
+from cifar_fixture import write_archive
+from conftest import IMAGE_MODELS, ROOT, compose_cfg, group_options, run_train
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -32,7 +33,15 @@ def test_required_groups_and_options_exist():
     for group in GROUPS:
         assert group_options(group), f"conf/{group}/ has no options"
     assert {"etth1", "etth2", "csv", "synthetic"} <= set(group_options("data"))
-    assert {"lstm", "gru", "rnn"} <= set(group_options("model"))
+    assert {"lstm", "gru", "rnn", "naive", "seasonal_naive", "linear", "cnn", "resnet"} <= set(group_options("model"))
+    assert {
+        "etth1_lstm",
+        "etth1_lstm_s96",
+        "etth1_lstm_s336",
+        "etth1_lstm_m96",
+        "cifar10_rmsprop",
+        "cifar10_resnet",
+    } <= set(group_options("experiment"))
     assert {"sgd", "adam", "adamw", "rmsprop", "adagrad"} <= set(group_options("optimizer"))
     assert {
         "none",
@@ -53,11 +62,24 @@ def test_required_groups_and_options_exist():
     assert {"fdr", "overfit", "limit", "profiler"} <= set(group_options("debug"))
 
 
+@pytest.fixture(scope="module")
+def cifar_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar10")
+    write_archive(root / "cifar-10-python.tar.gz", per_batch=20, n_test=20)
+    return root
+
+
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)])
-def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir):
+def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir, cifar_root):
     overrides = [f"{group}={option}"]
     if group == "data" and option == "csv":
         overrides.append(f"data.path={ett_dir / 'ETTh2.csv'}")
+    images = (group == "data" and option == "cifar10") or (group == "model" and option in IMAGE_MODELS)
+    images |= group == "experiment" and option.startswith("cifar10")
+    if images:  # a generated archive in the official format instead of the 170 MB download
+        overrides += [] if group in ("data", "experiment") else ["data=cifar10"]
+        overrides += [] if group in ("model", "experiment") else ["model=cnn"]
+        overrides += [f"data.root={cifar_root}", "data.md5=null", "data.val_size=20", "data.batch_size=16"]
     cfg = compose_cfg(overrides, tmp_path)
     OmegaConf.resolve(cfg)  # every interpolation resolves
 
@@ -65,7 +87,7 @@ def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir):
     datamodule.setup("fit")
     task = build_task(cfg, datamodule)
     x, y = next(iter(datamodule.train_dataloader()))
-    assert task(x).shape == y.shape
+    assert task(x).shape == ((len(y), 10) if images else y.shape)
     callbacks = instantiate_each(cfg.callbacks) + instantiate_each({"early": cfg.early_stopping})
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         with pytest.raises(Exception, match="gpu"):  # trainer=gpu refuses to fall back to the CPU

@@ -80,7 +80,8 @@ def test_minmax_scaler_and_original_units():
     dm.setup()
     train = dm.datasets["train"].series
     assert float(train.min()) == pytest.approx(0.0, abs=1e-6) and float(train.max()) == pytest.approx(1.0, abs=1e-6)
-    offset, scale = dm.target_scaling()
+    info = dm.task_info()
+    offset, scale = info["target_offset"], info["target_scale"]
     raw = dm.frame["value"].to_numpy()
     restored = dm.datasets["train"].series[:, 0] * scale + offset
     np.testing.assert_allclose(restored.numpy(), raw[:350], rtol=1e-5)

@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
@@ -46,7 +46,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if any(p.requires_grad for p in model.parameters()):  # baselines such as model=naive have nothing to fit
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     # Keras' restore_best_weights: score the checkpoint with the best val loss, not the last epoch.
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = best or None
@@ -69,17 +70,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
     """Instantiate the task (`model` group) around a net sized for the data."""
-    net = instantiate(
-        cfg.model.net, n_inputs=datamodule.n_inputs, n_outputs=datamodule.n_outputs, horizon=datamodule.horizon
-    )
-    offset, scale = datamodule.target_scaling()
+    task_class = get_class(cfg.model._target_)
+    if task_class.kind != datamodule.kind:
+        raise UserError(
+            f"model: {task_class.__name__} is a {task_class.kind} model, but the data ({type(datamodule).__name__}) "
+            f"needs a {datamodule.kind} model; pick a matching model= option"
+        )
     return instantiate(
         cfg.model,
-        net=net,
+        net=instantiate(cfg.model.net, **datamodule.net_dims()),
         optimizer=instantiate(cfg.optimizer),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
-        target_offset=offset,
-        target_scale=scale,
+        **datamodule.task_info(),
     )
 
 

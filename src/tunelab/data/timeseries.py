@@ -121,6 +121,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.input_cols, self.output_cols = input_cols, output_cols
 
     # -- what the model needs to know ----------------------------------------------------------------
+    kind = "forecast"
+
     @property
     def n_inputs(self) -> int:
         return len(self.input_cols)
@@ -129,12 +131,21 @@ class TimeSeriesDataModule(L.LightningDataModule):
     def n_outputs(self) -> int:
         return len(self.output_cols)
 
-    def target_scaling(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(offset, scale) of the output channels, to report metrics in original units."""
+    def net_dims(self) -> dict:
+        return {
+            "n_inputs": self.n_inputs,
+            "output_cols": self.output_cols,
+            "seq_len": self.seq_len,
+            "horizon": self.horizon,
+        }
+
+    def task_info(self) -> dict:
+        """The scaler of the output channels, so the task can report metrics in original units."""
         cols = self.output_cols
-        return torch.tensor(self.offset[cols], dtype=torch.float32), torch.tensor(
-            self.spread[cols], dtype=torch.float32
-        )
+        return {
+            "target_offset": torch.tensor(self.offset[cols], dtype=torch.float32),
+            "target_scale": torch.tensor(self.spread[cols], dtype=torch.float32),
+        }
 
     # -- loaders -------------------------------------------------------------------------------------
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

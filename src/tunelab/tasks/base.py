@@ -20,6 +20,8 @@ class TrainingTask(L.LightningModule):
     schedule's own parameters.
     """
 
+    kind: str  # "forecast" or "classify": the kind of data module the task can train on
+
     def __init__(self, net: nn.Module, optimizer: Callable[..., Optimizer], scheduler: Mapping) -> None:
         super().__init__()
         self.net = net

@@ -31,6 +31,8 @@ class ForecastTask(TrainingTask):
     `*/mse_orig`, `*/mae_orig` undo the scaler, so they are in the data's own units.
     """
 
+    kind = "forecast"
+
     def __init__(
         self,
         net: nn.Module,

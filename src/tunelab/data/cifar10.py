@@ -1,0 +1,111 @@
+"""LightningDataModule for CIFAR-10: the official archive, a seeded val split, batches on the device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from tunelab.data.cifar_archive import MD5, URL, load_cifar10
+from tunelab.data.device_batches import Augment, DeviceBatches
+from tunelab.errors import UserError
+
+
+class CIFAR10DataModule(L.LightningDataModule):
+    """CIFAR-10 for a classifier: 50,000 training images split into train/val, 10,000 for test."""
+
+    def __init__(
+        self,
+        root: str,
+        val_size: float | int = 5000,
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        augment: dict | None = None,
+        channels_last: bool = False,
+        split_seed: int = 0,
+        md5: str | None = MD5,
+        url: str | None = URL,
+    ) -> None:
+        super().__init__()
+        if batch_size <= 0 or eval_batch_size <= 0:
+            raise UserError(
+                f"data.batch_size and data.eval_batch_size must be positive; got {batch_size}, {eval_batch_size}"
+            )
+        self.root, self.val_size, self.split_seed = Path(root), val_size, split_seed
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.augment = Augment(**(augment or {}))
+        self.channels_last, self.md5, self.url = channels_last, md5, url
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def prepare_data(self) -> None:
+        load_cifar10(self.root, md5=self.md5, url=self.url)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        data = load_cifar10(self.root, md5=self.md5, url=self.url)
+        n = len(data["train_images"])
+        n_val = round(self.val_size * n) if isinstance(self.val_size, float) else int(self.val_size)
+        if not 0 <= n_val < n:
+            raise UserError(f"data.val_size must leave training images: got {self.val_size} of {n}")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
+        train_idx, val_idx = order[n_val:], order[:n_val]
+        images, labels = data["train_images"], data["train_labels"]
+        self.splits = {
+            "train": (images[train_idx], labels[train_idx]),
+            "val": (images[val_idx], labels[val_idx]),
+            "test": (data["test_images"], data["test_labels"]),
+        }
+        self.classes = data["classes"]
+        train = self.splits["train"][0].float().div(255)
+        self.mean, self.std = train.mean(dim=(0, 2, 3)), train.std(dim=(0, 2, 3))
+
+    # -- what the model needs to know ----------------------------------------------------------------
+    kind = "classify"
+
+    def net_dims(self) -> dict:
+        return {"in_channels": 3, "num_classes": len(self.classes)}
+
+    def task_info(self) -> dict:
+        return {"classes": list(self.classes)}
+
+    # -- loaders -------------------------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def _batches(self, split: str, train: bool) -> DeviceBatches:
+        device = self._device()
+        if split not in self._on_device or self._on_device[split][0].device != device:
+            images, labels = self.splits[split]
+            self._on_device[split] = (images.to(device), labels.to(device))  # once per run, not per batch
+        images, labels = self._on_device[split]
+        trainer = self.trainer
+        return DeviceBatches(
+            images,
+            labels,
+            self.batch_size if train else self.eval_batch_size,
+            self.mean,
+            self.std,
+            augment=self.augment if train else None,
+            shuffle=train,
+            drop_last=train,
+            seed=torch.initial_seed() % 2**31,
+            rank=trainer.global_rank if trainer else 0,
+            world_size=trainer.world_size if trainer else 1,
+            channels_last=self.channels_last,
+            epoch=lambda: trainer.current_epoch if trainer else 0,
+        )
+
+    def train_dataloader(self) -> DeviceBatches:
+        return self._batches("train", train=True)
+
+    def val_dataloader(self) -> DeviceBatches:
+        return self._batches("val", train=False)
+
+    def test_dataloader(self) -> DeviceBatches:
+        return self._batches("test", train=False)
+
+    def predict_dataloader(self) -> DeviceBatches:
+        return self._batches("test", train=False)

@@ -1,0 +1,130 @@
+"""Classification: cross-entropy with label smoothing, accuracy overall and per class, optional TTA."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are rendered to images for TensorBoard, never shown
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch import nn
+from torch.optim import Optimizer
+from torchmetrics import ConfusionMatrix, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from tunelab.errors import UserError
+from tunelab.tasks.base import TrainingTask
+
+TTA_MODES = ("none", "flip", "flip_shift")
+
+
+class ClassifyTask(TrainingTask):
+    """Train `net` on (image, label) batches; `val/acc`, `test/acc`, `test/acc_<class>`, a confusion matrix.
+
+    `tta`: test-time augmentation for val/test, averaging the softmax of the image and its mirror
+    (`flip`), plus one-pixel shifts of both (`flip_shift`).
+    """
+
+    kind = "classify"
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable[..., Optimizer],
+        scheduler: Mapping,
+        classes: Sequence[str],
+        label_smoothing: float = 0.0,
+        tta: str = "none",
+    ) -> None:
+        super().__init__(net, optimizer, scheduler)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise UserError(f"model.label_smoothing must be in [0, 1); got {label_smoothing}")
+        if tta not in TTA_MODES:
+            raise UserError(f"model.tta must be one of {', '.join(TTA_MODES)}; got '{tta}'")
+        self.classes, self.label_smoothing, self.tta = list(classes), label_smoothing, tta
+        n = len(self.classes)
+        self.val_acc = MulticlassAccuracy(num_classes=n)
+        self.test_acc = MetricCollection({"acc": MulticlassAccuracy(num_classes=n)}, prefix="test/")
+        self.test_per_class = MulticlassAccuracy(num_classes=n, average=None)
+        self.confusion = ConfusionMatrix(task="multiclass", num_classes=n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = F.cross_entropy(self(x).float(), y, label_smoothing=self.label_smoothing)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(x))
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=len(x))
+        return loss
+
+    def predict_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Log of the TTA-averaged softmax (plain logits when tta=none)."""
+        if self.tta == "none":
+            return self(x).float()
+        views = [x, x.flip(-1)]
+        if self.tta == "flip_shift":
+            views += [torch.roll(v, shifts=s, dims=d) for v in views[:2] for s, d in ((1, -1), (-1, -1))]
+        probs = torch.stack([self(v).float().softmax(-1) for v in views]).mean(0)
+        return probs.clamp_min(1e-12).log()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self.predict_logits(x)
+        self.log("val/loss", F.cross_entropy(logits, y), prog_bar=True, batch_size=len(x))
+        self.val_acc.update(logits, y)
+        self.log("val/acc", self.val_acc, prog_bar=True, batch_size=len(x))
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self.predict_logits(x)
+        self.log("test/loss", F.cross_entropy(logits, y), batch_size=len(x))
+        self.test_acc.update(logits, y)
+        self.log_dict(self.test_acc, batch_size=len(x))
+        self.test_per_class.update(logits, y)
+        self.confusion.update(logits, y)
+
+    def on_test_epoch_end(self) -> None:
+        per_class = self.test_per_class.compute()
+        self.log_dict({f"test/acc_{name}": acc for name, acc in zip(self.classes, per_class, strict=True)})
+        matrix = self.confusion.compute().cpu()
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_figure(
+                    "test/confusion_matrix", confusion_figure(matrix, self.classes), global_step=self.global_step
+                )
+        self.test_per_class.reset()
+        self.confusion.reset()
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self.predict_logits(batch[0]).argmax(-1)
+
+
+def confusion_figure(matrix: torch.Tensor, classes: Sequence[str]) -> plt.Figure:
+    """Counts of true (rows) against predicted (columns) classes, annotated."""
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(matrix.numpy(), cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), count in zip(
+        torch.cartesian_prod(torch.arange(len(classes)), torch.arange(len(classes))).tolist(),
+        matrix.flatten().tolist(),
+        strict=True,
+    ):
+        ax.text(
+            j,
+            i,
+            str(int(count)),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if count > matrix.max() / 2 else "black",
+        )
+    fig.tight_layout()
+    return fig
