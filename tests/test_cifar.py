@@ -11,6 +11,7 @@ import pytest
 import torch
 from cifar_fixture import CLASSES, batch_bytes, write_archive
 from conftest import QUIET, compose_cfg, read_metrics, run_dirs, run_train
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tunelab.data import CIFAR10DataModule
 from tunelab.data import image_augment as A
@@ -241,3 +242,20 @@ def test_short_training_on_separable_classes(archive, tmp_path, model):
     metrics = read_metrics(run_dir)["metrics"]
     assert metrics["test/acc"] > 0.5 and metrics["val/acc"] > 0.5  # chance is 0.1
     assert {f"test/acc_{c}" for c in CLASSES} <= set(metrics)
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert "test/confusion_matrix" in events.Tags()["images"]
+    assert {"val/acc", "test/acc", "train/loss"} <= set(events.Tags()["scalars"])
+
+
+@pytest.mark.parametrize("tta", ["flip", "flip_shift"])
+def test_tta_is_mirror_invariant_and_keeps_shapes(tta):
+    from tunelab.models import SmallCNN
+    from tunelab.tasks import ClassifyTask
+
+    task = ClassifyTask(SmallCNN(), optimizer=None, scheduler={}, classes=CLASSES, tta=tta).eval()
+    x = batch(4)
+    with torch.no_grad():
+        logits = task.predict_logits(x)
+        assert logits.shape == (4, 10) and torch.allclose(logits.exp().sum(-1), torch.ones(4), atol=1e-5)
+        assert torch.allclose(logits, task.predict_logits(x.flip(-1)), atol=1e-5)
