@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -83,13 +84,11 @@ def test_bad_input_gives_a_clear_message(text, overrides, expected, tmp_path):
     for fragment in expected:
         assert fragment in message, (fragment, message)
     assert "Traceback" not in message
-    assert (
-        sum(line.startswith("error: ") for line in message.splitlines()) <= 1
-    )  # our own errors: one line; Hydra's: its usual short form
-    # nothing half-written: no checkpoint, no metrics, no event files
-    leftovers = [
-        p.name
-        for p in (tmp_path / "logs").rglob("*")
-        if p.suffix in (".ckpt", ".json") or p.name.startswith("events.out")
-    ]
-    assert leftovers == []
+    # our own errors: one line; Hydra's: its usual short form
+    assert sum(line.startswith("error: ") for line in message.splitlines()) <= 1
+    # nothing half-written: no checkpoint, no event files; a run that started records why it failed
+    logs = list((tmp_path / "logs").rglob("*"))
+    assert [p.name for p in logs if p.suffix == ".ckpt" or p.name.startswith("events.out")] == []
+    for record in (p for p in logs if p.name == "metrics.json"):
+        summary = json.loads(record.read_text())
+        assert summary["status"] == "failed" and expected[0] in summary["error"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import time
 from collections.abc import Mapping
@@ -20,13 +19,13 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError
+from tunelab.training import run_id
 from tunelab.training.checks import check_config
 from tunelab.training.run_files import finite_floats, flat_hparams, log_hparams, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-# The process id makes run directories unique even for jobs started in the same second.
-OmegaConf.register_new_resolver("pid", os.getpid, replace=True)
+run_id.register()  # ${run_id:} names run and sweep directories (conf/hydra/default.yaml)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -91,18 +90,25 @@ def instantiate_each(group: Mapping | None) -> list[Callback | Logger]:
 
 
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point: train, report where the logs are, return `optimized_metric` for sweeps."""
+    """Hydra entry point: train, report where the logs are, return `optimized_metric` for sweepers.
+
+    A failed job records its error in metrics.json. Alone, it exits with the message (bad input) or
+    the traceback (a bug); inside a multirun it returns NaN instead, so the sweep records it as failed
+    and goes on (Optuna marks a NaN trial as failed).
+    """
     torch.set_float32_matmul_precision("high")
     try:
         metrics = train(cfg)
     except Exception as err:
         user_error = find_user_error(err)
+        message = f"error: {user_error or repr(err)}"
+        write_json_atomic(Path(cfg.paths.output_dir) / "metrics.json", {"status": "failed", "error": message})
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            log.exception(message)
+            return float("nan")
         if user_error is None:
             raise
-        message = f"error: {user_error}"
         log.error(message)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise
         print(message, file=sys.stderr)
         sys.exit(1)
     log.info(f"Run directory: {cfg.paths.output_dir}")
@@ -111,7 +117,7 @@ def main(cfg: DictConfig) -> float | None:
     ):
         log.info(f"View it with: tensorboard --logdir {cfg.paths.output_dir}")
     value = metrics.get(cfg.get("optimized_metric"))
-    return None if value is None or not math.isfinite(value) else value
+    return float("nan") if value is None or not math.isfinite(value) else value
 
 
 def find_user_error(err: BaseException | None) -> UserError | None:

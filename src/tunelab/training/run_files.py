@@ -15,17 +15,20 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 
 
-def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write JSON via a temporary file and a rename: readers see the old file or the whole new one."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename: readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=True, allow_nan=True)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
 def finite_floats(metrics: Mapping[str, Any]) -> dict[str, float]:

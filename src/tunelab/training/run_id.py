@@ -1,0 +1,26 @@
+"""One run id per process tree, for run and sweep directory names (`${run_id:}` in conf/hydra/)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from omegaconf import OmegaConf
+
+ENV = "TUNELAB_RUN_ID"
+
+
+def run_id() -> str:
+    """`YYYYmmdd-HHMMSS-<pid>`, made once and inherited by child processes through the environment.
+
+    The process id keeps jobs started in the same second apart. Inheritance matters for launchers
+    whose workers resolve `hydra.sweep.dir` themselves (joblib): without it each worker would name
+    a sweep root of its own.
+    """
+    if ENV not in os.environ:
+        os.environ[ENV] = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    return os.environ[ENV]
+
+
+def register() -> None:
+    OmegaConf.register_new_resolver("run_id", run_id, replace=True)
