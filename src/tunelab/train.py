@@ -22,6 +22,7 @@ from tunelab.errors import UserError
 from tunelab.training import run_id
 from tunelab.training.checks import check_config
 from tunelab.training.run_files import finite_floats, flat_hparams, log_hparams, write_json_atomic
+from tunelab.training.tuning import tune
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not loggers:  # with logger=none there is nowhere to send the learning-rate curve
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    tuned = tune(trainer, model, datamodule, cfg.tune) if cfg.tune.lr_find or cfg.tune.batch_size else {}
 
     if any(p.requires_grad for p in model.parameters()):  # baselines such as model=naive have nothing to fit
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -60,10 +62,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         "global_step": trainer.global_step,
         "best_checkpoint": best or None,
         "seconds": round(time.perf_counter() - started, 2),
+        "tuned": tuned,
     }
     if trainer.is_global_zero:
         write_json_atomic(output_dir / "metrics.json", summary)
-        log_hparams(loggers, flat_hparams(cfg), metrics)
+        log_hparams(loggers, {**flat_hparams(cfg), **tuned}, metrics)
     return metrics
 
 

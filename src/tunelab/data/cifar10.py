@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import pandas as pd
 import torch
 
 from tunelab.data.cifar_archive import MD5, URL, load_cifar10
@@ -109,3 +110,16 @@ class CIFAR10DataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DeviceBatches:
         return self._batches("test", train=False)
+
+    def prediction_table(self, predicted: torch.Tensor) -> pd.DataFrame:
+        """One row per test image: predicted and true class."""
+        labels = self.splits["test"][1]
+        return pd.DataFrame(
+            {
+                "index": range(len(labels)),
+                "predicted": predicted.numpy(),
+                "label": labels.numpy(),
+                "predicted_name": [self.classes[i] for i in predicted.tolist()],
+                "label_name": [self.classes[i] for i in labels.tolist()],
+            }
+        )

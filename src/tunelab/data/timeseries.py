@@ -166,6 +166,27 @@ class TimeSeriesDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def prediction_table(self, forecasts: torch.Tensor) -> pd.DataFrame:
+        """Test-window forecasts (window, horizon, channel), in original units, one row per forecast time."""
+        start = self.ranges["test"][0] + self.seq_len
+        windows, horizon, _ = forecasts.shape
+        rows = np.arange(windows)[:, None] + np.arange(horizon)[None, :] + start
+        table = pd.DataFrame(
+            {
+                "window": np.repeat(np.arange(windows), horizon),
+                "step": np.tile(np.arange(1, horizon + 1), windows),
+                "time": self.frame.index[rows.ravel()],
+            }
+        )
+        for j, col in enumerate(self.output_cols):
+            name = self.names[col]
+            table[f"{name}_forecast"] = forecasts[:, :, j].reshape(-1).numpy()
+            table[f"{name}_actual"] = self.frame[name].to_numpy()[rows.ravel()]
+        return table
+
 
 class SyntheticSeriesDataModule(TimeSeriesDataModule):
     """A generated hourly series (daily and weekly seasonality, trend, noise) that needs no file.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import lightning as L
+import matplotlib.pyplot as plt
+from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torch.optim import Optimizer
 
@@ -28,6 +31,10 @@ class TrainingTask(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler)
 
+    def set_learning_rate(self, lr: float) -> None:
+        """Replace the optimizer's learning rate (used by the LR finder before fit)."""
+        self.optimizer_factory = functools.partial(self.optimizer_factory, lr=lr)
+
     def configure_optimizers(self) -> dict | tuple[list, list]:
         optimizer = build_optimizer(self.optimizer_factory, self)
         params = dict(self.scheduler_config)
@@ -36,3 +43,10 @@ class TrainingTask(L.LightningModule):
         total = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
         schedulers = build_scheduler(optimizer, name, interval, warmup, max(int(total or 1), 1), monitor, params)
         return [optimizer], schedulers
+
+    def log_figure(self, tag: str, figure: plt.Figure) -> None:
+        """Send a matplotlib figure to every TensorBoard logger (as an image), then free it."""
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_figure(tag, figure, global_step=self.global_step)
+        plt.close(figure)

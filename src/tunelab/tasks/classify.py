@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # figures are rendered to images for TensorBoard, never shown
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import ConfusionMatrix, MetricCollection
@@ -91,12 +87,7 @@ class ClassifyTask(TrainingTask):
     def on_test_epoch_end(self) -> None:
         per_class = self.test_per_class.compute()
         self.log_dict({f"test/acc_{name}": acc for name, acc in zip(self.classes, per_class, strict=True)})
-        matrix = self.confusion.compute().cpu()
-        for logger in self.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_figure(
-                    "test/confusion_matrix", confusion_figure(matrix, self.classes), global_step=self.global_step
-                )
+        self.log_figure("test/confusion_matrix", confusion_figure(self.confusion.compute().cpu(), self.classes))
         self.test_per_class.reset()
         self.confusion.reset()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -80,6 +81,26 @@ class ForecastTask(TrainingTask):
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "test", self.test_metrics, self.test_orig)
+        if batch_idx == 0:  # a few windows for the forecast-vs-actual figure
+            x, y = batch
+            self.examples = (self.unscale(self(x[:3]).float()).cpu(), self.unscale(y[:3]).cpu())
+
+    def on_test_epoch_end(self) -> None:
+        if getattr(self, "examples", None) is not None:
+            self.log_figure("test/forecast", forecast_figure(*self.examples))
+            self.examples = None
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self.unscale(self(batch[0]).float())
+
+
+def forecast_figure(pred: torch.Tensor, actual: torch.Tensor) -> plt.Figure:
+    """Forecast against actual values, in the data's units, for the first channel of a few test windows."""
+    fig, axes = plt.subplots(len(pred), 1, figsize=(8, 2.2 * len(pred)), squeeze=False)
+    for ax, p, a in zip(axes[:, 0], pred, actual, strict=True):
+        ax.plot(a[:, 0].numpy(), label="actual", color="black")
+        ax.plot(p[:, 0].numpy(), label="forecast", color="tab:orange")
+        ax.set_xlabel("steps ahead")
+    axes[0, 0].legend(loc="upper right")
+    fig.tight_layout()
+    return fig

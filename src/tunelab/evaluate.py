@@ -1,0 +1,75 @@
+"""Evaluate a checkpoint on the test split, with the data and model settings of the run that wrote it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from tunelab.errors import UserError
+from tunelab.train import build_task, find_user_error
+from tunelab.training.run_files import finite_floats, write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+def training_config(ckpt: Path) -> DictConfig:
+    """The composed config saved by the training run that holds `ckpt` (<run>/checkpoints/x.ckpt)."""
+    if not ckpt.is_file():
+        raise UserError(f"ckpt_path: no checkpoint file at {ckpt}")
+    saved = ckpt.resolve().parent.parent / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        raise UserError(f"ckpt_path: {ckpt} is not inside a tunelab run directory (no {saved})")
+    return OmegaConf.load(saved)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test metrics of `cfg.ckpt_path` (and predictions.csv with `cfg.predict`), written to this run's dir."""
+    ckpt = Path(cfg.ckpt_path)
+    run_cfg = training_config(ckpt)
+    output_dir = Path(cfg.paths.output_dir)
+    with open_dict(run_cfg):
+        run_cfg.paths.output_dir = str(output_dir)  # data paths stay the training run's
+    L.seed_everything(run_cfg.seed, workers=True)
+    datamodule = instantiate(run_cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    model = build_task(run_cfg, datamodule)
+    trainer = instantiate(
+        run_cfg.trainer,
+        logger=False,
+        callbacks=[],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    try:
+        metrics = finite_floats(trainer.test(model, datamodule=datamodule, ckpt_path=str(ckpt), weights_only=True)[0])
+    except RuntimeError as err:  # e.g. the checkpoint's tensors do not fit this model
+        raise UserError(f"ckpt_path: {ckpt} does not match the model of its run ({str(err).splitlines()[0]})") from err
+    write_json_atomic(output_dir / "metrics.json", {"status": "ok", "checkpoint": str(ckpt), "metrics": metrics})
+    if cfg.predict:
+        batches = trainer.predict(model, datamodule=datamodule, ckpt_path=str(ckpt), weights_only=True)
+        table = datamodule.prediction_table(torch.cat([b.cpu() for b in batches]))
+        write_text_atomic(output_dir / "predictions.csv", table.to_csv(index=False))
+        log.info(f"Predictions: {output_dir / 'predictions.csv'} ({len(table)} rows)")
+    return metrics
+
+
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point of eval.py: bad input ends with one line, as in train.py."""
+    try:
+        metrics = evaluate(cfg)
+    except Exception as err:
+        user_error = find_user_error(err)
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
+        sys.exit(1)
+    log.info(f"Test metrics: {metrics}")
+    log.info(f"Run directory: {cfg.paths.output_dir}")

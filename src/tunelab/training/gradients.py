@@ -1,0 +1,75 @@
+"""Gradient health: the global gradient norm of every step, its curves, warnings, and adaptive clipping."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_warn
+from torch.optim import Optimizer
+
+
+class GradientMonitor(Callback):
+    """Measure the gradient norm before each optimizer step (after AMP unscaling, before clipping).
+
+    - Every `log_every_n_steps` steps: logs `grad/norm` (global L2) and, with `per_layer`,
+      `grad/norm/<parameter>`; warns when the largest norm since the last log exceeded `explode` or
+      the smallest fell below `vanish`. The norms stay on the device between logs (no per-step sync).
+    - `clip_percentile` (clipping=adaptive): AutoClip (Seetharaman et al., 2020): clip the global norm
+      at that percentile of the last `window` norms, the same history the monitor keeps.
+    """
+
+    def __init__(
+        self,
+        log_every_n_steps: int = 50,
+        per_layer: bool = True,
+        explode: float = 1e3,
+        vanish: float = 1e-7,
+        clip_percentile: float | None = None,
+        window: int = 1000,
+    ) -> None:
+        if clip_percentile is not None and not 0 < clip_percentile <= 100:
+            raise ValueError(f"clipping.percentile must be in (0, 100]; got {clip_percentile}")
+        self.log_every, self.per_layer = log_every_n_steps, per_layer
+        self.explode, self.vanish = explode, vanish
+        self.clip_percentile, self.window = clip_percentile, window
+        self.history: torch.Tensor | None = None  # ring buffer of global norms, on the device
+        self.count = 0
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer) -> None:
+        named = [(n, p.grad) for n, p in pl_module.named_parameters() if p.grad is not None]
+        if not named:
+            return
+        norms = torch.stack(torch._foreach_norm([g.detach() for _, g in named])).float()
+        total = torch.linalg.vector_norm(norms)
+        self._remember(total)
+        if self.clip_percentile is not None:
+            limit = torch.quantile(self.history[: min(self.count, self.window)], self.clip_percentile / 100)
+            torch._foreach_mul_([g for _, g in named], (limit / (total + 1e-6)).clamp(max=1.0))
+        if trainer.global_step % self.log_every == 0:
+            metrics = {"grad/norm": total}
+            if self.per_layer:
+                metrics.update({f"grad/norm/{name}": norm for (name, _), norm in zip(named, norms, strict=True)})
+            pl_module.log_dict(metrics, on_step=True, on_epoch=False)
+            self._check(trainer)
+
+    def _remember(self, total: torch.Tensor) -> None:
+        if self.history is None:
+            self.history = torch.zeros(self.window, device=total.device)
+            self.low, self.high = total.clone(), total.clone()
+        self.history[self.count % self.window] = total
+        self.count += 1
+        self.low, self.high = torch.minimum(self.low, total), torch.maximum(self.high, total)
+
+    def _check(self, trainer: L.Trainer) -> None:
+        low, high = self.low.item(), self.high.item()  # the one host sync, once per log interval
+        where = f"(epoch {trainer.current_epoch}, step {trainer.global_step})"
+        if high > self.explode:
+            rank_zero_warn(
+                f"exploding gradients: global norm reached {high:.3g} > {self.explode:g} {where}; "
+                "consider clipping=norm or a lower optimizer.lr"
+            )
+        if low < self.vanish:
+            rank_zero_warn(f"vanishing gradients: global norm fell to {low:.3g} < {self.vanish:g} {where}")
+        self.low.fill_(float("inf"))
+        self.high.fill_(0.0)
