@@ -19,14 +19,14 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError
-from tunelab.training import run_id
+from tunelab.training import resolvers
 from tunelab.training.checks import check_config
 from tunelab.training.run_files import finite_floats, flat_hparams, log_hparams, write_json_atomic
 from tunelab.training.tuning import tune
 
 log = logging.getLogger(__name__)
 
-run_id.register()  # ${run_id:} names run and sweep directories (conf/hydra/default.yaml)
+resolvers.register()  # ${run_id:} and ${or:...}, used by conf/hydra/default.yaml
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -48,7 +48,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     tuned = tune(trainer, model, datamodule, cfg.tune) if cfg.tune.lr_find or cfg.tune.batch_size else {}
 
     if any(p.requires_grad for p in model.parameters()):  # baselines such as model=naive have nothing to fit
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        # resume=<run dir> runs in that dir (conf/hydra/default.yaml) and continues from its last.ckpt
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path or ("last" if cfg.resume else None))
     # Keras' restore_best_weights: score the checkpoint with the best val loss, not the last epoch.
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = best or None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig
 
 from tunelab.errors import UserError
@@ -32,6 +34,12 @@ def check_config(cfg: DictConfig) -> None:
         raise UserError(
             f"clipping.max must be a positive number with clipping.algorithm={algorithm}; got {threshold!r}"
         )
+
+    ckpt_path, resume = cfg.get("ckpt_path"), cfg.get("resume")
+    if ckpt_path not in (None, "last", "best") and not Path(ckpt_path).is_file():
+        raise UserError(f"ckpt_path: no checkpoint file at {ckpt_path}")
+    if resume and not (Path(resume) / "checkpoints" / "last.ckpt").is_file():
+        raise UserError(f"resume: {resume} holds no checkpoints/last.ckpt to continue from")
 
     monitor = cfg.scheduler.get("monitor")
     if cfg.scheduler.get("name") == "plateau" and (not monitor or not str(monitor).startswith("val/")):

@@ -1,4 +1,4 @@
-"""One run id per process tree, for run and sweep directory names (`${run_id:}` in conf/hydra/)."""
+"""Config resolvers: `${run_id:}` for directory names, `${or:a,b}` for a value with a fallback."""
 
 from __future__ import annotations
 
@@ -22,5 +22,11 @@ def run_id() -> str:
     return os.environ[ENV]
 
 
+def first_set(value: object, fallback: object) -> object:
+    """`value` unless it is null or empty (OmegaConf's oc.select passes a null through)."""
+    return fallback if value in (None, "") else value
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("run_id", run_id, replace=True)
+    OmegaConf.register_new_resolver("or", first_set, replace=True)
