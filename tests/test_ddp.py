@@ -1,0 +1,47 @@
+"""Lightning's DDP with 2 CPU processes (gloo), single runs and inside a multirun."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from conftest import QUIET, read_metrics, run_dirs, run_train
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+DATA = ["data=synthetic", "data.length=1200", "data.seq_len=24", "data.horizon=8", "trainer.max_epochs=2",
+        "early_stopping=none", *QUIET]
+
+
+def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    ddp = run_train([*DATA, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "data.batch_size=32",
+                     f"paths.log_dir={tmp_path / 'ddp'}"], cwd=tmp_path)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = run_train([*DATA, "data.batch_size=64", f"paths.log_dir={tmp_path / 'single'}"], cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-3000:]
+
+    (run_dir,) = run_dirs(tmp_path / "ddp")  # one run dir: rank 1 writes into rank 0's
+    ddp_summary, single_summary = read_metrics(run_dir), read_metrics(run_dirs(tmp_path / "single")[0])
+    assert ddp_summary["global_step"] == single_summary["global_step"]  # same optimizer steps per epoch
+    for key in ("test/mse", "val/mse"):
+        assert ddp_summary["metrics"][key] == pytest.approx(single_summary["metrics"][key], rel=0.1)
+
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("val/mse")].count(events.Scalars("val/mse")[0].step) == 1  # logged once
+    assert len(events.Scalars("val/mse")) == 3  # two epochs and the best checkpoint's score
+    state = torch.load(ddp_summary["best_checkpoint"], map_location="cpu", weights_only=True)
+    assert any(k.startswith("net.") for k in state["state_dict"])
+
+
+def test_multirun_with_ddp_makes_one_dir_per_job(tmp_path):
+    log_dir = tmp_path / "logs"
+    result = run_train(["-m", "seed=1,2", *DATA, "trainer=ddp", "trainer.accelerator=cpu", "debug=limit",
+                        "logger=none", f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (root,) = (log_dir / "train" / "multiruns").iterdir()
+    jobs = sorted(p for p in root.iterdir() if p.is_dir())
+    assert len(jobs) == 2 and all((j / ".hydra").is_dir() and (j / "metrics.json").is_file() for j in jobs)
+    assert not list(log_dir.glob("train/runs"))  # no stray run dirs from the rank-1 processes
+    with open(root / "sweep_summary.csv") as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["ok", "ok"]
