@@ -9,13 +9,29 @@ import torch
 from conftest import QUIET, read_metrics, run_dirs, run_train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-DATA = ["data=synthetic", "data.length=1200", "data.seq_len=24", "data.horizon=8", "trainer.max_epochs=2",
-        "early_stopping=none", *QUIET]
+DATA = [
+    "data=synthetic",
+    "data.length=1200",
+    "data.seq_len=24",
+    "data.horizon=8",
+    "trainer.max_epochs=2",
+    "early_stopping=none",
+    *QUIET,
+]
 
 
 def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
-    ddp = run_train([*DATA, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "data.batch_size=32",
-                     f"paths.log_dir={tmp_path / 'ddp'}"], cwd=tmp_path)
+    ddp = run_train(
+        [
+            *DATA,
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "data.batch_size=32",
+            f"paths.log_dir={tmp_path / 'ddp'}",
+        ],
+        cwd=tmp_path,
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     single = run_train([*DATA, "data.batch_size=64", f"paths.log_dir={tmp_path / 'single'}"], cwd=tmp_path)
     assert single.returncode == 0, single.stderr[-3000:]
@@ -36,8 +52,19 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tmp_path
 
 def test_multirun_with_ddp_makes_one_dir_per_job(tmp_path):
     log_dir = tmp_path / "logs"
-    result = run_train(["-m", "seed=1,2", *DATA, "trainer=ddp", "trainer.accelerator=cpu", "debug=limit",
-                        "logger=none", f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    result = run_train(
+        [
+            "-m",
+            "seed=1,2",
+            *DATA,
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "debug=limit",
+            "logger=none",
+            f"paths.log_dir={log_dir}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (root,) = (log_dir / "train" / "multiruns").iterdir()
     jobs = sorted(p for p in root.iterdir() if p.is_dir())

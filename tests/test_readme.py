@@ -1,8 +1,9 @@
-"""Every command in README.md runs, so the README cannot drift from the code.
+"""Every command in README.md runs, in order, in a fresh working directory, as a user would run them.
 
-`python train.py ...` lines run as written, with only paths and a short-run limit appended; the
-install and test lines must be exactly what CI (.ci/run) executes; `tensorboard --logdir` is started
-and answers over HTTP.
+Install and test lines must be exactly what CI (.ci/run) executes. Training commands run as written
+(data in ./data, logs in ./logs), with only a short-run limit appended; `<run>` and `<id>` stand for the
+latest run and sweep directories that earlier commands created. The SLURM line is composed (`--cfg
+hydra`), since no SLURM cluster is here; `tensorboard` is started and queried over HTTP.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 from cifar_fixture import write_archive
-from conftest import ROOT, SHARED_DATA, run_dirs, run_train
+from conftest import ROOT, SHARED_DATA, run_train
 
 from tunelab.data import SyntheticSeriesDataModule
 
@@ -27,6 +27,7 @@ SHORT = [
     "trainer.limit_train_batches=5",
     "trainer.limit_val_batches=3",
     "trainer.limit_test_batches=3",
+    "trainer.enable_progress_bar=false",
 ]
 
 
@@ -41,65 +42,107 @@ def readme_commands() -> list[str]:
     return commands
 
 
-TRAIN = [c for c in readme_commands() if c.startswith("python train.py")]
-
-
-def test_readme_has_the_quick_start():
+def test_readme_starts_with_the_quick_start_and_ci_runs_it():
     commands = readme_commands()
-    assert commands[:4] == ["pip install torch==2.13.0", 'pip install -e ".[dev]"', "python train.py", "pytest"]
-    known = ("pip install", "python train.py", "pytest", "tensorboard --logdir")
-    assert all(c.startswith(known) for c in commands), [c for c in commands if not c.startswith(known)]
-
-
-def test_ci_runs_the_readme_install_and_test_commands():
+    install = 'pip install -e ".[dev,sweep,cluster]"'
+    assert commands[:4] == ["pip install torch==2.13.0", install, "python train.py", "pytest"]
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
-    for command in readme_commands():
-        if command.startswith(("pip install", "pytest")) and not command.startswith("pytest -m"):
+    for command in commands:
+        if command.startswith(("pip ", "pytest")):
             assert command in ci, f"{command!r} is in the README but not in .ci/run"
 
 
-def data_dir(tmp_path: Path) -> Path:
-    """A data folder as a user's would look: the real ETT files and a CIFAR-10 archive (generated here)."""
+def newest(cwd: Path, pattern: str) -> Path:
+    """The most recently written file matching `pattern` under cwd."""
+    found = sorted(cwd.glob(pattern), key=lambda p: p.stat().st_mtime)
+    assert found, f"nothing matches {pattern} yet"
+    return found[-1]
+
+
+def expand(command: str, cwd: Path) -> list[str]:
+    """Fill `<run>` (a run with a last.ckpt) and `<id>` (a sweep with an Optuna study) from earlier commands."""
+    if "<run>" in command:
+        command = command.replace("<run>", newest(cwd, "logs/train/runs/*/checkpoints/last.ckpt").parents[1].name)
+    if "<id>" in command:
+        command = command.replace("<id>", newest(cwd, "logs/train/multiruns/*/optuna.db").parent.name)
+    return shlex.split(command)
+
+
+def run_command(command: str, cwd: Path) -> None:
+    args = expand(command, cwd)
+    if args[:2] == ["python", "eval.py"]:
+        result = run_train(args[2:], cwd=cwd, script="eval.py")
+    elif args[:2] == ["python", "train.py"]:
+        extra = [] if "hydra.sweeper.n_trials=5" in command else ["hydra.sweeper.n_trials=2"]
+        if "submitit_slurm" in command:  # no SLURM here: the command must compose, not submit
+            result = run_train([*args[2:], "--cfg", "hydra"], cwd=cwd)
+            assert result.returncode == 0, result.stderr[-3000:]
+            assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in result.stdout
+            return
+        args += SHORT + (extra if "hparams_search" in command else [])
+        args += ["tune.lr_find_steps=20", "tune.batch_size_trials=2"] if "tune." in command else []
+        if "cifar10" in command:  # the generated archive is not the official one; a full ResNet is slow here
+            args += ["data.md5=null"] + (["model.net.width=8"] if "resnet" in command else [])
+        result = run_train(args[2:], cwd=cwd)
+    elif args[:2] == ["python", "bench/etth1.py"]:
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / args[1]),
+                *args[2:],
+                "--settings",
+                "s96",
+                "--models",
+                "naive",
+                "linear",
+                "--seeds",
+                "0",
+            ],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        )
+        assert "| S96 | linear |" in result.stdout, result.stdout[-2000:]
+    elif args[:2] == ["python", "bench/cifar_loader.py"]:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / args[1]), "--batches", "2", "--repeats", "1"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        )
+        assert "ratio device-side / best per-sample" in result.stdout, result.stdout[-2000:]
+    elif args[0] == "tensorboard":
+        return check_tensorboard(args, cwd)
+    else:
+        raise AssertionError(f"the README test does not know how to run {command!r}")
+    assert result.returncode == 0, f"{command}\n{result.stderr[-3000:]}"
+
+
+def check_tensorboard(args: list[str], cwd: Path) -> None:
+    tensorboard = Path(sys.executable).parent / "tensorboard"
+    server = subprocess.Popen(
+        [str(tensorboard), *args[1:], "--host", "127.0.0.1", "--port", "0"], cwd=cwd, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        url, deadline = None, time.time() + 60
+        while url is None and time.time() < deadline:
+            found = re.search(r"(http://[\w.:]+)/", server.stderr.readline())
+            url = found.group(1) if found else None
+        assert url, "tensorboard did not report its address"
+        runs = json.load(urllib.request.urlopen(f"{url}/data/runs", timeout=30))
+        assert sum(run.endswith("tensorboard") for run in runs) >= 2, runs
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_readme_walkthrough(tmp_path):
+    """All commands but install and test, in README order, in one working directory."""
     data = tmp_path / "data"
     (data / "cifar10").mkdir(parents=True)
     (data / "ETT-small").symlink_to(SHARED_DATA / "ETT-small")
     write_archive(data / "cifar10" / "cifar-10-python.tar.gz", per_batch=1200, n_test=100)
-    return data
-
-
-@pytest.mark.parametrize("command", TRAIN)
-def test_readme_train_command(command, tmp_path):
-    # data=csv examples read my.csv from the working directory: give them one
     SyntheticSeriesDataModule(length=2000).load_frame().to_csv(tmp_path / "my.csv")
-    args = [*shlex.split(command)[2:], f"paths.data_dir={data_dir(tmp_path)}", f"paths.log_dir={tmp_path / 'logs'}"]
-    args += SHORT
-    if "cifar10" in command:  # the generated archive is not the official one; a full-width ResNet is slow here
-        args += ["data.md5=null"] + (["model.net.width=8"] if "resnet" in command else [])
-    result = run_train(args, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert run_dirs(tmp_path / "logs")
-
-
-def test_readme_tensorboard_command(tmp_path):
-    (command,) = {c for c in readme_commands() if c.startswith("tensorboard --logdir")}
-    log_dir = tmp_path / "logs"
-    result = run_train(
-        [*TRAIN[0].split()[2:], f"paths.data_dir={SHARED_DATA}", f"paths.log_dir={log_dir}", *SHORT], cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    tensorboard = Path(sys.executable).parent / "tensorboard"
-    args = [str(tensorboard), *shlex.split(command)[1:], "--host", "127.0.0.1", "--port", "0"]
-    server = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    try:
-        url = None
-        deadline = time.time() + 60
-        while url is None and time.time() < deadline:
-            line = server.stderr.readline()
-            found = re.search(r"(http://[\w.:]+)/", line)
-            url = found.group(1) if found else None
-        assert url, "tensorboard did not report its address"
-        runs = json.load(urllib.request.urlopen(f"{url}/data/runs", timeout=30))
-        assert any(run.endswith("tensorboard") for run in runs), runs
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    for command in readme_commands():
+        if not command.startswith(("pip ", "pytest")):
+            run_command(command, tmp_path)

@@ -101,3 +101,14 @@ def test_joblib_runs_jobs_in_parallel_in_distinct_dirs(tmp_path):
     assert len(rows) == 2 and {r["status"] for r in rows} == {"ok"}
     logs = [(root / r["job"] / "train.log").read_text() for r in rows]
     assert all("Run directory" in text for text in logs) and rows[0]["job"] != rows[1]["job"]
+
+
+def test_submitit_local_runs_a_two_job_sweep(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    log_dir = tmp_path / "logs"
+    result = run_train(
+        ["-m", "hydra/launcher=submitit_local", "seed=1,2", *FAST, f"paths.log_dir={log_dir}"], cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = summary(sweep_root(log_dir))
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"ok"} and rows[0]["job"] != rows[1]["job"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -31,10 +32,10 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Optuna opens its SQLite study in the sweep root before any job has created that folder.
-        Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
+        sweep_root(config).mkdir(parents=True, exist_ok=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        root = Path(config.hydra.sweep.dir)
+        root = sweep_root(config)
         metric = config.get("optimized_metric") or "val/loss"
         rows = sorted((job_row(d) for d in job_dirs(root)), key=lambda r: sort_key(r, metric))
         if not rows:
@@ -45,6 +46,13 @@ class SweepSummary(Callback):
         if best["status"] == "ok":
             groups = {name for name in config.hydra.runtime.choices if not name.startswith("hydra")}
             write_text_atomic(root / "best.yaml", best_config(best, metric, root, groups))
+
+
+def sweep_root(config: DictConfig) -> Path:
+    """The sweep dir; its `${hydra:runtime.cwd}` needs HydraConfig, which Hydra sets only after this hook."""
+    if not HydraConfig.initialized():
+        HydraConfig.instance().set_config(config)
+    return Path(config.hydra.sweep.dir)
 
 
 def job_dirs(root: Path) -> list[Path]:
