@@ -74,8 +74,9 @@ def run_command(command: str, cwd: Path) -> None:
         result = run_train(args[2:], cwd=cwd, script="eval.py")
     elif args[:2] == ["python", "train.py"]:
         extra = [] if "hydra.sweeper.n_trials=5" in command else ["hydra.sweeper.n_trials=2"]
-        if "submitit_slurm" in command:  # no SLURM here: the command must compose, not submit
-            result = run_train([*args[2:], "--cfg", "hydra"], cwd=cwd)
+        if "submitit_slurm" in command:  # no SLURM here: the command must compose (first value of each sweep)
+            single = [a.split(",")[0] for a in args[2:] if a != "-m"]
+            result = run_train([*single, "--cfg", "hydra"], cwd=cwd)
             assert result.returncode == 0, result.stderr[-3000:]
             assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in result.stdout
             return
