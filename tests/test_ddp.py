@@ -18,15 +18,13 @@ DATA = [
     "early_stopping=none",
     *QUIET,
 ]
+DDP = [*DATA, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]  # two gloo processes
 
 
 def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     ddp = run_train(
         [
-            *DATA,
-            "trainer=ddp",
-            "trainer.accelerator=cpu",
-            "trainer.devices=2",
+            *DDP,
             "data.batch_size=32",
             f"paths.log_dir={tmp_path / 'ddp'}",
         ],
@@ -56,9 +54,7 @@ def test_multirun_with_ddp_makes_one_dir_per_job(tmp_path):
         [
             "-m",
             "seed=1,2",
-            *DATA,
-            "trainer=ddp",
-            "trainer.accelerator=cpu",
+            *DDP,
             "debug=limit",
             "logger=none",
             f"paths.log_dir={log_dir}",

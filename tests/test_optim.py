@@ -18,7 +18,7 @@ def test_decay_on_weights_only():
 
 
 def test_recurrent_biases_are_not_decayed():
-    net = RecurrentForecaster(3, 1, horizon=4, cell="lstm", hidden_sizes=[8, 4])
+    net = RecurrentForecaster(cell="lstm", hidden_sizes=[8, 4], n_inputs=3, output_cols=[0], seq_len=6, horizon=4)
     decay, no_decay = parameter_groups(net, 0.01)
     names = {id(p): n for n, p in net.named_parameters()}
     assert all("weight" in names[id(p)] for p in decay["params"])
