@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
+import torch
+from cifar_fixture import add_file, write_archive
 from conftest import run_train
+from torch import nn
 
 GOOD = "date,a,OT\n" + "".join(f"2021-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{i % 7},{i * 0.5}\n" for i in range(240))
 
@@ -61,6 +67,13 @@ CASES = [
     ("typo in a key", GOOD, ["trainer.max_epoch=3"], ["trainer.max_epoch"]),
     ("clipping without threshold", GOOD, ["clipping=norm", "clipping.max=0"], ["clipping.max"]),
     ("plateau on a train metric", GOOD, ["scheduler=plateau", "scheduler.monitor=train/loss"], ["scheduler.monitor"]),
+    (
+        "plateau on a metric never logged",
+        GOOD,
+        ["scheduler=plateau", "scheduler.monitor=val/acc"],
+        ["scheduler.monitor must name a metric the task logs", "val/mse", "'val/acc'"],
+    ),
+    ("early stopping on a metric never logged", GOOD, ["early_stopping.monitor=val/rmse"], ["early_stopping.monitor"]),
     ("bad borders", GOOD, ["data.borders=[100,50,200]"], ["data.borders"]),
 ]
 
@@ -68,17 +81,13 @@ CASES = [
 @pytest.mark.parametrize(("text", "overrides", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_gives_a_clear_message(text, overrides, expected, tmp_path):
     path = csv_file(tmp_path, text) if text is not None else tmp_path / "absent.csv"
-    args = [
-        "data=csv",
-        f"data.path={path}",
-        "data.seq_len=8",
-        "data.horizon=4",
-        "data.ratios=[0.6,0.2,0.2]",
-        f"paths.log_dir={tmp_path / 'logs'}",
-        "trainer.max_epochs=1",
-        *overrides,
-    ]
-    result = run_train(args, cwd=tmp_path)
+    fails_cleanly([*csv_args(path), *overrides], tmp_path, expected)
+
+
+def fails_cleanly(args: list[str], tmp_path: Path, expected: list[str]) -> None:
+    """`python train.py ARGS` exits non-zero with one line naming the problem, no traceback, nothing half-written."""
+    inputs = set(tmp_path.rglob("*"))
+    result = run_train([f"paths.log_dir={tmp_path / 'logs'}", "trainer.max_epochs=1", *args], cwd=tmp_path)
     assert result.returncode != 0
     message = result.stderr
     for fragment in expected:
@@ -86,9 +95,60 @@ def test_bad_input_gives_a_clear_message(text, overrides, expected, tmp_path):
     assert "Traceback" not in message
     # our own errors: one line; Hydra's: its usual short form
     assert sum(line.startswith("error: ") for line in message.splitlines()) <= 1
-    # nothing half-written: no checkpoint, no event files; a run that started records why it failed
-    logs = list((tmp_path / "logs").rglob("*"))
-    assert [p.name for p in logs if p.suffix == ".ckpt" or p.name.startswith("events.out")] == []
-    for record in (p for p in logs if p.name == "metrics.json"):
+    # nothing half-written: no checkpoint, no event file, no data cache; a run that started records why it failed
+    written = set(tmp_path.rglob("*")) - inputs
+    assert [p.name for p in written if p.suffix in (".ckpt", ".tmp") or p.name.startswith("events.out")] == []
+    assert [p.name for p in written if p.name.startswith(("cifar10_uint8", "cifar-10-batches", ".extract"))] == []
+    for record in (p for p in written if p.name == "metrics.json"):
         summary = json.loads(record.read_text())
         assert summary["status"] == "failed" and expected[0] in summary["error"]
+
+
+def cifar_archive(tmp_path: Path, damage: str) -> list[str]:
+    """A generated CIFAR-10 archive in the official format, damaged in one way; returns the data overrides."""
+    path = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    path.parent.mkdir()
+    write_archive(path)
+    good_md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    data = bytearray(path.read_bytes())
+    if damage == "flipped":
+        data[len(data) // 2] ^= 0xFF
+    elif damage == "truncated":
+        del data[len(data) // 2 :]
+    else:  # a well-formed tar.gz of something else
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            add_file(tar, "notes/readme.txt", b"not images")
+        data = bytearray(buffer.getvalue())
+    path.write_bytes(bytes(data))
+    md5 = good_md5 if damage == "flipped" else "null"
+    return ["data=cifar10", f"data.root={path.parent}", f"data.md5={md5}", "model=cnn", "data.val_size=100"]
+
+
+def foreign_checkpoint(tmp_path: Path, kind: str) -> list[str]:
+    """A checkpoint the LSTM of this table cannot load: other weights, or not a checkpoint at all."""
+    path = tmp_path / "given.ckpt"
+    if kind == "other model":
+        other = nn.GRU(3, 5)  # a Lightning-style checkpoint of a different network
+        torch.save({"state_dict": {f"net.{k}": v for k, v in other.state_dict().items()}}, path)
+    else:
+        path.write_bytes(b"these are not tensors" * 10)
+    return [*csv_args(csv_file(tmp_path, GOOD)), f"ckpt_path={path}"]
+
+
+def csv_args(path: Path) -> list[str]:
+    return ["data=csv", f"data.path={path}", "data.seq_len=8", "data.horizon=4", "data.ratios=[0.6,0.2,0.2]"]
+
+
+FILE_CASES = [
+    ("corrupt CIFAR archive", lambda t: cifar_archive(t, "flipped"), ["has md5", "data.md5"]),
+    ("truncated CIFAR archive", lambda t: cifar_archive(t, "truncated"), ["not a readable tar.gz archive"]),
+    ("archive without CIFAR batches", lambda t: cifar_archive(t, "other"), ["has no cifar-10-batches-py/ folder"]),
+    ("checkpoint of another model", lambda t: foreign_checkpoint(t, "other model"), ["holds the weights of another"]),
+    ("file that is not a checkpoint", lambda t: foreign_checkpoint(t, "junk"), ["is not a checkpoint of this project"]),
+]
+
+
+@pytest.mark.parametrize(("make", "expected"), [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
+def test_bad_files_give_a_clear_message(make, expected, tmp_path):
+    fails_cleanly(make(tmp_path), tmp_path, expected)

@@ -95,11 +95,10 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatc
     io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
     io.save_checkpoint({"step": 1, "weights": torch.ones(3)}, path)
 
-    def dies_halfway(obj, f):
-        f.write(b"PK\x03\x04 half a checkpoint")
+    def dies_before_the_data_is_on_disk(fd):
         raise KeyboardInterrupt("killed while saving")
 
-    monkeypatch.setattr(torch, "save", dies_halfway)
+    monkeypatch.setattr(os, "fsync", dies_before_the_data_is_on_disk)
     with pytest.raises(KeyboardInterrupt):
         io.save_checkpoint({"step": 2, "weights": torch.zeros(3)}, path)
     monkeypatch.undo()
@@ -114,3 +113,69 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatc
 def test_missing_checkpoint_or_run_dir(tmp_path, args, message):
     result = run_train(["data=synthetic", f"paths.log_dir={tmp_path / 'logs'}", *args], cwd=tmp_path)
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Mount a real 2 MiB file system (tmpfs) for the test; `ro=True` mounts it read-only.
+
+    Needs the right to mount (root here); elsewhere the test is skipped, never faked.
+    """
+    mounted = []
+
+    def mount(ro: bool = False) -> Path:
+        target = tmp_path / f"disk{len(mounted)}"
+        target.mkdir()
+        options = ("ro," if ro else "") + "size=2m"
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in mounted:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+@pytest.mark.parametrize("mode", [[], ["-m", "optimizer=sgd,adam"]], ids=["run", "multirun"])
+def test_read_only_output_folder_fails_in_one_line(small_disk, tmp_path, mode):
+    log_dir = small_disk(ro=True) / "logs"
+    result = run_train([*mode, "data=synthetic", f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: cannot write the output folder; Read-only file system: {log_dir}; "
+        "check the free space and permissions there (or set paths.log_dir)"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_disk_filling_up_mid_run_keeps_the_last_good_checkpoint(small_disk, tmp_path):
+    disk = small_disk()
+    log_dir = disk / "logs"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *SLOW, "logger=tensorboard", f"paths.log_dir={log_dir}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while not list(log_dir.rglob("last.ckpt")) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)  # something else fills the disk
+        with pytest.raises(OSError, match="No space left"):
+            while True:
+                os.write(fd, bytes(1 << 16))
+        os.close(fd)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    (run_dir,) = run_dirs(log_dir)
+    assert stderr.strip().splitlines()[-1].startswith(f"error: No space left on device: {run_dir}")
+    assert "Traceback" not in stderr
+    checkpoints = run_dir / "checkpoints"
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 0  # whole, as saved after epoch 0
+    assert [p.name for p in checkpoints.iterdir() if p.suffix == ".tmp"] == []

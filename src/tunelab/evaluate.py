@@ -11,8 +11,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from tunelab.errors import UserError
-from tunelab.train import build_task, find_user_error
+from tunelab.errors import UserError, user_message
+from tunelab.train import build_task
+from tunelab.training.checks import check_checkpoint
 from tunelab.training.run_files import finite_floats, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    try:
-        metrics = finite_floats(trainer.test(model, datamodule=datamodule, ckpt_path=str(ckpt), weights_only=True)[0])
-    except RuntimeError as err:  # e.g. the checkpoint's tensors do not fit this model
-        raise UserError(f"ckpt_path: {ckpt} does not match the model of its run ({str(err).splitlines()[0]})") from err
+    check_checkpoint(ckpt, model, "ckpt_path")
+    metrics = finite_floats(trainer.test(model, datamodule=datamodule, ckpt_path=str(ckpt), weights_only=True)[0])
     write_json_atomic(output_dir / "metrics.json", {"status": "ok", "checkpoint": str(ckpt), "metrics": metrics})
     if cfg.predict:
         batches = trainer.predict(model, datamodule=datamodule, ckpt_path=str(ckpt), weights_only=True)
@@ -66,10 +65,10 @@ def main(cfg: DictConfig) -> None:
     try:
         metrics = evaluate(cfg)
     except Exception as err:
-        user_error = find_user_error(err)
-        if user_error is None:
+        known = user_message(err)
+        if known is None:
             raise
-        print(f"error: {user_error}", file=sys.stderr)
+        print(f"error: {known}", file=sys.stderr)
         sys.exit(1)
     log.info(f"Test metrics: {metrics}")
     log.info(f"Run directory: {cfg.paths.output_dir}")

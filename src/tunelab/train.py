@@ -18,9 +18,9 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
-from tunelab.errors import UserError
+from tunelab.errors import UserError, quiet_write_failures, user_message
 from tunelab.training import resolvers
-from tunelab.training.checks import check_config
+from tunelab.training.checks import check_checkpoint, check_config, check_monitors
 from tunelab.training.run_files import finite_floats, flat_hparams, log_hparams, write_json_atomic
 from tunelab.training.tuning import tune
 
@@ -40,6 +40,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = build_task(cfg, datamodule)
+    check_monitors(cfg, model.val_metric_names)
     callbacks = instantiate_each(cfg.get("callbacks")) + instantiate_each({"early": cfg.get("early_stopping")})
     loggers = instantiate_each(cfg.get("logger"))
     if not loggers:  # with logger=none there is nowhere to send the learning-rate curve
@@ -47,9 +48,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     tuned = tune(trainer, model, datamodule, cfg.tune) if cfg.tune.lr_find or cfg.tune.batch_size else {}
 
+    # resume=<run dir> runs in that dir (conf/hydra/default.yaml) and continues from its last.ckpt
+    ckpt_path = cfg.ckpt_path or ("last" if cfg.resume else None)
+    given = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path or "best")
+    if given.is_file():
+        check_checkpoint(given, model, "resume" if cfg.resume else "ckpt_path")
     if any(p.requires_grad for p in model.parameters()):  # baselines such as model=naive have nothing to fit
-        # resume=<run dir> runs in that dir (conf/hydra/default.yaml) and continues from its last.ckpt
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path or ("last" if cfg.resume else None))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     # Keras' restore_best_weights: score the checkpoint with the best val loss, not the last epoch.
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = best or None
@@ -101,16 +106,20 @@ def main(cfg: DictConfig) -> float | None:
     and goes on (Optuna marks a NaN trial as failed).
     """
     torch.set_float32_matmul_precision("high")
+    quiet_write_failures()
     try:
         metrics = train(cfg)
     except Exception as err:
-        user_error = find_user_error(err)
-        message = f"error: {user_error or repr(err)}"
-        write_json_atomic(Path(cfg.paths.output_dir) / "metrics.json", {"status": "failed", "error": message})
+        known = user_message(err, cfg.paths.output_dir)
+        message = f"error: {known or repr(err)}"
+        try:
+            write_json_atomic(Path(cfg.paths.output_dir) / "metrics.json", {"status": "failed", "error": message})
+        except OSError as write_err:  # the failure may be the full or read-only disk itself
+            log.error(f"metrics.json not written: {write_err}")
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             log.exception(message)
             return float("nan")
-        if user_error is None:
+        if known is None:
             raise
         log.error(message)
         print(message, file=sys.stderr)
@@ -122,12 +131,3 @@ def main(cfg: DictConfig) -> float | None:
         log.info(f"View it with: tensorboard --logdir {cfg.paths.output_dir}")
     value = metrics.get(cfg.get("optimized_metric"))
     return float("nan") if value is None or not math.isfinite(value) else value
-
-
-def find_user_error(err: BaseException | None) -> UserError | None:
-    """The UserError behind `err`, also when Hydra's instantiate wrapped it in its own exception."""
-    while err is not None:
-        if isinstance(err, UserError):
-            return err
-        err = err.__cause__ or err.__context__
-    return None

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from tunelab.data.download import download, file_digest
-from tunelab.errors import UserError
+from tunelab.errors import WRITE_ERRNOS, UserError
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -85,7 +85,9 @@ def safe_extract(archive: Path, target: Path) -> Path:
                 if final.exists():  # a previous extraction: replace it whole
                     os.replace(final, Path(tmp) / "old")
                 os.replace(extracted, final)
-    except (tarfile.TarError, EOFError, OSError) as err:
+    except (tarfile.TarError, EOFError, OSError) as err:  # gzip reports a corrupt stream as OSError
+        if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
+            raise  # the disk is full or read-only: not the archive's fault
         raise UserError(f"{archive} is not a readable tar.gz archive ({err})") from err
     return final
 

@@ -24,6 +24,7 @@ class TrainingTask(L.LightningModule):
     """
 
     kind: str  # "forecast" or "classify": the kind of data module the task can train on
+    val_metric_names: tuple[str, ...]  # what validation logs: the names a monitor may watch
 
     def __init__(self, net: nn.Module, optimizer: Callable[..., Optimizer], scheduler: Mapping) -> None:
         super().__init__()

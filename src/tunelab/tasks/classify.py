@@ -47,6 +47,7 @@ class ClassifyTask(TrainingTask):
         self.test_acc = MetricCollection({"acc": MulticlassAccuracy(num_classes=n)}, prefix="test/")
         self.test_per_class = MulticlassAccuracy(num_classes=n, average=None)
         self.confusion = ConfusionMatrix(task="multiclass", num_classes=n)
+        self.val_metric_names = ("val/loss", "val/acc")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

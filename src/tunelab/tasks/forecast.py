@@ -53,6 +53,7 @@ class ForecastTask(TrainingTask):
         self.val_metrics, self.test_metrics = _metrics().clone(prefix="val/"), _metrics().clone(prefix="test/")
         self.val_orig = _metrics().clone(prefix="val/", postfix="_orig")
         self.test_orig = _metrics().clone(prefix="test/", postfix="_orig")
+        self.val_metric_names = ("val/loss", *self.val_metrics.keys(), *self.val_orig.keys())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf import DictConfig
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from tunelab.errors import UserError
 
@@ -41,6 +44,32 @@ def check_config(cfg: DictConfig) -> None:
     if resume and not (Path(resume) / "checkpoints" / "last.ckpt").is_file():
         raise UserError(f"resume: {resume} holds no checkpoints/last.ckpt to continue from")
 
-    monitor = cfg.scheduler.get("monitor")
-    if cfg.scheduler.get("name") == "plateau" and (not monitor or not str(monitor).startswith("val/")):
-        raise UserError(f"scheduler.monitor must name a val/ metric for scheduler=plateau; got {monitor!r}")
+
+def check_monitors(cfg: DictConfig, logged: Sequence[str]) -> None:
+    """Every key that watches a metric (plateau LR, early stopping, best checkpoint) names one the task logs."""
+    watchers = {"callbacks.model_checkpoint.monitor": OmegaConf.select(cfg, "callbacks.model_checkpoint.monitor")}
+    watchers["early_stopping.monitor"] = OmegaConf.select(cfg, "early_stopping.monitor")
+    if cfg.scheduler.get("name") == "plateau":
+        watchers["scheduler.monitor"] = cfg.scheduler.get("monitor") or "(nothing)"
+    for key, metric in watchers.items():
+        if metric is not None and metric not in logged:
+            names = ", ".join(logged)
+            raise UserError(f"{key} must name a metric the task logs in validation ({names}); got {metric!r}")
+
+
+def check_checkpoint(path: str | Path, model: nn.Module, key: str) -> None:
+    """The checkpoint at `path` must hold weights of `model`'s names and shapes (loaded weights_only)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    except Exception as err:  # torch raises several types for a file that is not a checkpoint
+        raise UserError(f"{key}: {path} is not a checkpoint of this project ({str(err).splitlines()[0]})") from err
+    expected = model.state_dict()
+    missing, extra = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+    shapes = {k: (tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items() if k in state}
+    reshaped = [f"{k} {saved} vs {wanted}" for k, (saved, wanted) in shapes.items() if saved != wanted]
+    if missing or extra or reshaped:
+        found = [f"missing {missing[:3]}" * bool(missing), f"unexpected {extra[:3]}" * bool(extra), *reshaped[:3]]
+        raise UserError(
+            f"{key}: {path} holds the weights of another model ({'; '.join(filter(None, found))}); "
+            "use the model= and data= settings of the run that wrote it"
+        )

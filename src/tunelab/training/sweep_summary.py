@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from tunelab.training.output_check import output_root
 from tunelab.training.run_files import write_text_atomic
 
 # Overrides that describe the machine, not the experiment: left out of the table and of best.yaml.
@@ -24,18 +24,14 @@ _RUN_MODES = ("debug", "hparams_search")
 
 
 class SweepSummary(Callback):
-    """Create the sweep root; at the end write `sweep_summary.csv`, `sweep_summary.md` and `best.yaml` there.
+    """At the end of a multirun, write `sweep_summary.csv`, `sweep_summary.md` and `best.yaml` in the sweep root.
 
     Rows come from each job directory's `.hydra/overrides.yaml` and `metrics.json` (written by every
     job, failed ones included), sorted by `optimized_metric`, lower first; failed jobs go last.
     """
 
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # Optuna opens its SQLite study in the sweep root before any job has created that folder.
-        sweep_root(config).mkdir(parents=True, exist_ok=True)
-
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        root = sweep_root(config)
+        root = output_root(config, "sweep")
         metric = config.get("optimized_metric") or "val/loss"
         rows = sorted((job_row(d) for d in job_dirs(root)), key=lambda r: sort_key(r, metric))
         if not rows:
@@ -46,13 +42,6 @@ class SweepSummary(Callback):
         if best["status"] == "ok":
             groups = {name for name in config.hydra.runtime.choices if not name.startswith("hydra")}
             write_text_atomic(root / "best.yaml", best_config(best, metric, root, groups))
-
-
-def sweep_root(config: DictConfig) -> Path:
-    """The sweep dir; its `${hydra:runtime.cwd}` needs HydraConfig, which Hydra sets only after this hook."""
-    if not HydraConfig.initialized():
-        HydraConfig.instance().set_config(config)
-    return Path(config.hydra.sweep.dir)
 
 
 def job_dirs(root: Path) -> list[Path]:
