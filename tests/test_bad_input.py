@@ -1,4 +1,4 @@
-"""Bad input stops `python train.py` with one clear message naming the key or file, and leaves no artifacts."""
+"""Bad input is refused before training with one clear message naming the key or file, leaving no artifacts."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 from cifar_fixture import add_file, write_archive
-from conftest import run_train
+from conftest import compose_cfg, run_train
+from hydra.errors import HydraException
 from torch import nn
+
+from tunelab.errors import user_message
+from tunelab.train import train
 
 GOOD = "date,a,OT\n" + "".join(f"2021-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{i % 7},{i * 0.5}\n" for i in range(240))
 
@@ -78,10 +82,45 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "overrides", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_gives_a_clear_message(text, overrides, expected, tmp_path):
+# Rows also run through `python train.py` (5 s of start-up each): one per kind of failure path. All
+# rows run in-process, where the same checks raise the same messages in a fraction of a second.
+CLI_ROWS = {
+    "missing file",
+    "not utf-8",
+    "unknown target",
+    "non-numeric value",
+    "zero learning rate",
+    "unknown optimizer",
+    "typo in a key",
+    "plateau on a metric never logged",
+}
+
+
+def case_args(tmp_path: Path, text: str | bytes | None, overrides: list[str]) -> list[str]:
     path = csv_file(tmp_path, text) if text is not None else tmp_path / "absent.csv"
-    fails_cleanly([*csv_args(path), *overrides], tmp_path, expected)
+    return [*csv_args(path), *overrides]
+
+
+@pytest.mark.parametrize(("text", "overrides", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_before_training(text, overrides, expected, tmp_path):
+    args = case_args(tmp_path, text, overrides)
+    inputs = set(tmp_path.rglob("*"))
+    with pytest.raises(Exception) as info:
+        train(compose_cfg(args, tmp_path))  # Hydra's compose raises for unknown keys and options
+    err = info.value
+    assert isinstance(err, HydraException) or user_message(err), repr(err)  # ours or Hydra's, never a crash
+    message = user_message(err) or str(err)
+    for fragment in expected:
+        assert fragment in message, (fragment, message)
+    assert nothing_half_written(set(tmp_path.rglob("*")) - inputs)
+
+
+CLI_CASES = [c for c in CASES if c[0] in CLI_ROWS]
+
+
+@pytest.mark.parametrize(("text", "overrides", "expected"), [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_bad_input_gives_one_line_on_the_command_line(text, overrides, expected, tmp_path):
+    fails_cleanly(case_args(tmp_path, text, overrides), tmp_path, expected)
 
 
 def fails_cleanly(args: list[str], tmp_path: Path, expected: list[str]) -> None:
@@ -95,13 +134,24 @@ def fails_cleanly(args: list[str], tmp_path: Path, expected: list[str]) -> None:
     assert "Traceback" not in message
     # our own errors: one line; Hydra's: its usual short form
     assert sum(line.startswith("error: ") for line in message.splitlines()) <= 1
-    # nothing half-written: no checkpoint, no event file, no data cache; a run that started records why it failed
     written = set(tmp_path.rglob("*")) - inputs
-    assert [p.name for p in written if p.suffix in (".ckpt", ".tmp") or p.name.startswith("events.out")] == []
-    assert [p.name for p in written if p.name.startswith(("cifar10_uint8", "cifar-10-batches", ".extract"))] == []
-    for record in (p for p in written if p.name == "metrics.json"):
+    assert nothing_half_written(written)
+    for record in (p for p in written if p.name == "metrics.json"):  # a run that started records why it failed
         summary = json.loads(record.read_text())
         assert summary["status"] == "failed" and expected[0] in summary["error"]
+
+
+def nothing_half_written(written: set[Path]) -> bool:
+    """No checkpoint, event file, temporary file or data cache among the files a failed run created."""
+    names = [p.name for p in written]
+    return (
+        not [
+            n
+            for n in names
+            if n.endswith((".ckpt", ".tmp")) or n.startswith(("events.out", "cifar10_uint8", ".extract"))
+        ]
+        and "cifar-10-batches-py" not in names
+    )
 
 
 def cifar_archive(tmp_path: Path, damage: str) -> list[str]:
