@@ -9,10 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from tunelab.cli import quote_numeric_choices
+
+# Two test workers share this machine's two cores: one torch thread each (inherited by the
+# train.py subprocesses) instead of two each fighting over them.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tunelab.cli import quote_numeric_choices
-from tunelab.train import build_task, instantiate_each
+from tunelab.train import build_callbacks, build_task, instantiate_each
 
 GROUPS = [
     "data",
@@ -88,12 +88,13 @@ def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir, cifa
     task = build_task(cfg, datamodule)
     x, y = next(iter(datamodule.train_dataloader()))
     assert task(x).shape == ((len(y), 10) if images else y.shape)
-    callbacks = instantiate_each(cfg.callbacks) + instantiate_each({"early": cfg.early_stopping})
+    loggers = instantiate_each(cfg.logger)
+    callbacks = build_callbacks(cfg, loggers)
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         with pytest.raises(Exception, match="gpu"):  # trainer=gpu refuses to fall back to the CPU
             instantiate(cfg.trainer)
         return
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_each(cfg.logger) or False)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     # On a CPU, Lightning runs 16-mixed as bfloat16 autocast (CPUs have no float16 autocast).
     cpu_fp16 = {"16-mixed": "bf16-mixed"} if trainer.accelerator.__class__.__name__ == "CPUAccelerator" else {}
     assert trainer.precision == cpu_fp16.get(cfg.trainer.precision, cfg.trainer.precision)

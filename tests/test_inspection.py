@@ -122,25 +122,27 @@ def test_eval_bad_checkpoint_path(tmp_path, args, message):
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
 
 
-def step_with_grads(monitor: GradientMonitor, scale: float, step: int = 1) -> torch.nn.Linear:
+def step_with_grads(monitor: GradientMonitor, scale: float, step: int = 1, log: bool = True) -> torch.nn.Linear:
     layer = torch.nn.Linear(4, 1)
     layer.weight.grad, layer.bias.grad = torch.full((1, 4), scale), torch.zeros(1)
-    trainer = types.SimpleNamespace(global_step=step, current_epoch=0)
+    logs = types.SimpleNamespace(should_update_logs=log)
+    trainer = types.SimpleNamespace(global_step=step, current_epoch=0, _logger_connector=logs)
     module = types.SimpleNamespace(named_parameters=layer.named_parameters, log_dict=lambda *a, **k: None)
+    monitor.on_fit_start(trainer, module)
     monitor.on_before_optimizer_step(trainer, module, None)
     return layer
 
 
 def test_adaptive_clipping_clips_at_a_percentile_of_recent_norms():
-    monitor = GradientMonitor(log_every_n_steps=1000, clip_percentile=50, window=10)
+    monitor = GradientMonitor(clip_percentile=50, window=10)
     for _ in range(4):
-        step_with_grads(monitor, 0.5)  # global norm 1.0
-    spike = step_with_grads(monitor, 50.0)  # norm 100: clipped to the median of [1, 1, 1, 1, 100]
+        step_with_grads(monitor, 0.5, log=False)  # global norm 1.0
+    spike = step_with_grads(monitor, 50.0, log=False)  # norm 100: clipped to the median of [1, 1, 1, 1, 100]
     assert torch.linalg.vector_norm(spike.weight.grad).item() == pytest.approx(1.0, rel=1e-4)
 
 
 def test_gradient_monitor_warns_on_explosion_and_vanishing():
-    monitor = GradientMonitor(log_every_n_steps=1, explode=10.0, vanish=1e-3)
+    monitor = GradientMonitor(explode=10.0, vanish=1e-3)
     with pytest.warns(UserWarning, match="exploding gradients: global norm reached 100"):
         step_with_grads(monitor, 50.0, step=0)
     with pytest.warns(UserWarning, match="vanishing gradients"):

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from cifar_fixture import write_archive
 from conftest import ROOT, SHARED_DATA, run_train
 
@@ -112,6 +113,14 @@ def run_command(command: str, cwd: Path) -> None:
             text=True,
         )
         assert "ratio device-side / best per-sample" in result.stdout, result.stdout[-2000:]
+    elif args[:2] == ["python", "bench/overhead.py"]:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / args[1]), *args[2:], "--steps", "30", "--repeats", "1"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        )
+        assert "ratio tunelab Trainer / plain loop" in result.stdout, result.stdout[-2000:]
     elif args[0] == "tensorboard":
         return check_tensorboard(args, cwd)
     else:
@@ -137,13 +146,21 @@ def check_tensorboard(args: list[str], cwd: Path) -> None:
         server.wait(timeout=30)
 
 
-def test_readme_walkthrough(tmp_path):
-    """All commands but install and test, in README order, in one working directory."""
+def walkthrough_parts() -> list[list[str]]:
+    """The README's commands but install and test, in order, cut in two where the first command needs an
+    earlier run: the second part starts with the quick-start `python train.py` to make that run. Two
+    parts run on two test workers at once."""
+    commands = [c for c in readme_commands() if not c.startswith(("pip ", "pytest"))]
+    cut = next(i for i, c in enumerate(commands) if "<run>" in c)
+    return [commands[:cut], ["python train.py", *commands[cut:]]]
+
+
+@pytest.mark.parametrize("part", [0, 1], ids=["first-half", "second-half"])
+def test_readme_walkthrough(tmp_path, part):
     data = tmp_path / "data"
     (data / "cifar10").mkdir(parents=True)
     (data / "ETT-small").symlink_to(SHARED_DATA / "ETT-small")
     write_archive(data / "cifar10" / "cifar-10-python.tar.gz", per_batch=1200, n_test=100)
     SyntheticSeriesDataModule(length=2000).load_frame().to_csv(tmp_path / "my.csv")
-    for command in readme_commands():
-        if not command.startswith(("pip ", "pytest")):
-            run_command(command, tmp_path)
+    for command in walkthrough_parts()[part]:
+        run_command(command, tmp_path)

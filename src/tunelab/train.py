@@ -14,7 +14,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,10 +41,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("fit")
     model = build_task(cfg, datamodule)
     check_monitors(cfg, model.val_metric_names)
-    callbacks = instantiate_each(cfg.get("callbacks")) + instantiate_each({"early": cfg.get("early_stopping")})
     loggers = instantiate_each(cfg.get("logger"))
-    if not loggers:  # with logger=none there is nowhere to send the learning-rate curve
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    callbacks = build_callbacks(cfg, loggers)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     tuned = tune(trainer, model, datamodule, cfg.tune) if cfg.tune.lr_find or cfg.tune.batch_size else {}
 
@@ -91,6 +89,16 @@ def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightnin
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
         **datamodule.task_info(),
     )
+
+
+def build_callbacks(cfg: DictConfig, loggers: list[Logger]) -> list[Callback]:
+    """The `callbacks` group and early stopping, less those this run has no use for."""
+    callbacks = instantiate_each(cfg.get("callbacks")) + instantiate_each({"early": cfg.get("early_stopping")})
+    if not loggers:  # with logger=none there is nowhere to send the learning-rate curve
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback then
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    return callbacks
 
 
 def instantiate_each(group: Mapping | None) -> list[Callback | Logger]:

@@ -7,10 +7,12 @@ from collections.abc import Callable, Mapping
 
 import lightning as L
 import matplotlib.pyplot as plt
+import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torch.optim import Optimizer
 
+from tunelab.training.log_steps import writes_logs_now
 from tunelab.training.optim import build_optimizer
 from tunelab.training.schedules import build_scheduler
 
@@ -31,6 +33,27 @@ class TrainingTask(L.LightningModule):
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler)
+        self.loss_sum = self.loss_count = None  # this epoch's training loss, summed on the device
+
+    def log_train_loss(self, loss: torch.Tensor, batch_size: int) -> None:
+        """`train/loss` at the trainer's logging steps (also on the progress bar); `train/loss_epoch` at epoch end.
+
+        Each `self.log` call costs about half a millisecond of Python (a tenth of a small LSTM's step
+        on a CPU), so the step value is logged only on the steps Lightning writes to the loggers, and
+        the epoch mean is summed on the device, without a host sync.
+        """
+        if self.loss_sum is None:
+            self.loss_sum = torch.zeros((), device=loss.device)
+            self.loss_count = 0
+        self.loss_sum += loss.detach().float() * batch_size
+        self.loss_count += batch_size
+        if writes_logs_now(self.trainer):
+            self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+
+    def on_train_epoch_end(self) -> None:
+        if self.loss_count:  # sync_dist: the mean over all DDP ranks, one all-reduce per epoch
+            self.log("train/loss_epoch", self.loss_sum / self.loss_count, sync_dist=True)
+        self.loss_sum = self.loss_count = None
 
     def set_learning_rate(self, lr: float) -> None:
         """Replace the optimizer's learning rate (used by the LR finder before fit)."""

@@ -55,8 +55,7 @@ class ClassifyTask(TrainingTask):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss = F.cross_entropy(self(x).float(), y, label_smoothing=self.label_smoothing)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(x))
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=len(x))
+        self.log_train_loss(loss, len(x))
         return loss
 
     def predict_logits(self, x: torch.Tensor) -> torch.Tensor:

@@ -64,8 +64,7 @@ class ForecastTask(TrainingTask):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss = self.loss_fn(self(x).float(), y)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(x))
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=len(x))
+        self.log_train_loss(loss, len(x))
         return loss
 
     def _evaluate(self, batch, split: str, scaled: MetricCollection, orig: MetricCollection) -> None:

@@ -8,11 +8,13 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim import Optimizer
 
+from tunelab.training.log_steps import writes_logs_now
+
 
 class GradientMonitor(Callback):
     """Measure the gradient norm before each optimizer step (after AMP unscaling, before clipping).
 
-    - Every `log_every_n_steps` steps: logs `grad/norm` (global L2) and, with `per_layer`,
+    - On the trainer's logging steps: logs `grad/norm` (global L2) and, with `per_layer`,
       `grad/norm/<parameter>`; warns when the largest norm since the last log exceeded `explode` or
       the smallest fell below `vanish`. The norms stay on the device between logs (no per-step sync).
     - `clip_percentile` (clipping=adaptive): AutoClip (Seetharaman et al., 2020): clip the global norm
@@ -21,7 +23,6 @@ class GradientMonitor(Callback):
 
     def __init__(
         self,
-        log_every_n_steps: int = 50,
         per_layer: bool = True,
         explode: float = 1e3,
         vanish: float = 1e-7,
@@ -30,23 +31,29 @@ class GradientMonitor(Callback):
     ) -> None:
         if clip_percentile is not None and not 0 < clip_percentile <= 100:
             raise ValueError(f"clipping.percentile must be in (0, 100]; got {clip_percentile}")
-        self.log_every, self.per_layer = log_every_n_steps, per_layer
+        self.per_layer = per_layer
         self.explode, self.vanish = explode, vanish
         self.clip_percentile, self.window = clip_percentile, window
         self.history: torch.Tensor | None = None  # ring buffer of global norms, on the device
-        self.count = 0
+        self.count = self.checked = 0  # norms seen; norms already checked against explode / vanish
+        self.params: list[tuple[str, torch.nn.Parameter]] = []
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # named_parameters() walks every submodule (metrics included): once per fit, not per step
+        self.params = [(n, p) for n, p in pl_module.named_parameters() if p.requires_grad]
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer) -> None:
-        named = [(n, p.grad) for n, p in pl_module.named_parameters() if p.grad is not None]
+        named = [(n, p.grad) for n, p in self.params if p.grad is not None]
         if not named:
             return
-        norms = torch.stack(torch._foreach_norm([g.detach() for _, g in named])).float()
+        grads = [g for _, g in named]  # .grad holds no autograd history (no create_graph)
+        norms = torch.stack(torch._foreach_norm(grads)).float()
         total = torch.linalg.vector_norm(norms)
         self._remember(total)
         if self.clip_percentile is not None:
             limit = torch.quantile(self.history[: min(self.count, self.window)], self.clip_percentile / 100)
-            torch._foreach_mul_([g for _, g in named], (limit / (total + 1e-6)).clamp(max=1.0))
-        if trainer.global_step % self.log_every == 0:
+            torch._foreach_mul_(grads, (limit / (total + 1e-6)).clamp(max=1.0))
+        if writes_logs_now(trainer):
             metrics = {"grad/norm": total}
             if self.per_layer:
                 metrics.update({f"grad/norm/{name}": norm for (name, _), norm in zip(named, norms, strict=True)})
@@ -56,13 +63,14 @@ class GradientMonitor(Callback):
     def _remember(self, total: torch.Tensor) -> None:
         if self.history is None:
             self.history = torch.zeros(self.window, device=total.device)
-            self.low, self.high = total.clone(), total.clone()
         self.history[self.count % self.window] = total
         self.count += 1
-        self.low, self.high = torch.minimum(self.low, total), torch.maximum(self.high, total)
 
     def _check(self, trainer: L.Trainer) -> None:
-        low, high = self.low.item(), self.high.item()  # the one host sync, once per log interval
+        since = torch.arange(max(self.checked, self.count - self.window), self.count, device=self.history.device)
+        recent = self.history[since % self.window]
+        low, high = recent.min().item(), recent.max().item()  # the one host sync, once per log interval
+        self.checked = self.count
         where = f"(epoch {trainer.current_epoch}, step {trainer.global_step})"
         if high > self.explode:
             rank_zero_warn(
@@ -71,5 +79,3 @@ class GradientMonitor(Callback):
             )
         if low < self.vanish:
             rank_zero_warn(f"vanishing gradients: global norm fell to {low:.3g} < {self.vanish:g} {where}")
-        self.low.fill_(float("inf"))
-        self.high.fill_(0.0)
