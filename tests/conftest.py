@@ -29,7 +29,7 @@ ETT_DIR = SHARED_DATA / "ETT-small"
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 QUICK = ["debug=limit", "trainer.log_every_n_steps=1", *QUIET]
 SYNTHETIC = ["data=synthetic", "data.length=600", "data.seq_len=24", "data.horizon=8"]
-IMAGE_MODELS = ("cnn", "resnet")  # classifiers: trained on generated CIFAR archives in test_cifar.py
+IMAGE_MODELS = ("airbench", "cnn", "resnet")  # classifiers: trained on generated CIFAR archives in test_cifar.py
 
 
 def group_options(group: str) -> list[str]:

@@ -72,6 +72,11 @@ class CIFAR10DataModule(L.LightningDataModule):
     def task_info(self) -> dict:
         return {"classes": list(self.classes)}
 
+    def train_sample(self, n: int) -> torch.Tensor:
+        """The first `n` training images as the net sees them (scaled, normalised, not augmented)."""
+        images = self.splits["train"][0][:n].float().div(255)
+        return (images - self.mean[:, None, None]) / self.std[:, None, None]
+
     # -- loaders -------------------------------------------------------------------------------------
     def _device(self) -> torch.device:
         return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")

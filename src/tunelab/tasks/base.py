@@ -28,8 +28,11 @@ class TrainingTask(L.LightningModule):
     kind: str  # "forecast" or "classify": the kind of data module the task can train on
     val_metric_names: tuple[str, ...]  # what validation logs: the names a monitor may watch
 
-    def __init__(self, net: nn.Module, optimizer: Callable[..., Optimizer], scheduler: Mapping) -> None:
+    def __init__(
+        self, net: nn.Module, optimizer: Callable[..., Optimizer], scheduler: Mapping, bias_lr_scale: float = 1.0
+    ) -> None:
         super().__init__()
+        self.bias_lr_scale = bias_lr_scale  # lr multiplier of biases and norm parameters (airbench: 64)
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler)
@@ -60,7 +63,7 @@ class TrainingTask(L.LightningModule):
         self.optimizer_factory = functools.partial(self.optimizer_factory, lr=lr)
 
     def configure_optimizers(self) -> dict | tuple[list, list]:
-        optimizer = build_optimizer(self.optimizer_factory, self)
+        optimizer = build_optimizer(self.optimizer_factory, self, self.bias_lr_scale)
         params = dict(self.scheduler_config)
         name, interval = params.pop("name"), params.pop("interval", "epoch")
         warmup, monitor = int(params.pop("warmup", 0)), params.pop("monitor", None)

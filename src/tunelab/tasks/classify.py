@@ -22,7 +22,9 @@ class ClassifyTask(TrainingTask):
     """Train `net` on (image, label) batches; `val/acc`, `test/acc`, `test/acc_<class>`, a confusion matrix.
 
     `tta`: test-time augmentation for val/test, averaging the softmax of the image and its mirror
-    (`flip`), plus one-pixel shifts of both (`flip_shift`).
+    (`flip`), plus one-pixel shifts of both (`flip_shift`). A net with an `init_from_data(images)`
+    method (AirbenchNet's whitening stem) gets 5000 training images before fit; `compile` runs the
+    net through `torch.compile` (state-dict keys unchanged, so checkpoints stay loadable).
     """
 
     kind = "classify"
@@ -35,8 +37,11 @@ class ClassifyTask(TrainingTask):
         classes: Sequence[str],
         label_smoothing: float = 0.0,
         tta: str = "none",
+        bias_lr_scale: float = 1.0,
+        compile: bool = False,
     ) -> None:
-        super().__init__(net, optimizer, scheduler)
+        super().__init__(net, optimizer, scheduler, bias_lr_scale)
+        self.compile_net = compile
         if not 0.0 <= label_smoothing < 1.0:
             raise UserError(f"model.label_smoothing must be in [0, 1); got {label_smoothing}")
         if tta not in TTA_MODES:
@@ -48,6 +53,14 @@ class ClassifyTask(TrainingTask):
         self.test_per_class = MulticlassAccuracy(num_classes=n, average=None)
         self.confusion = ConfusionMatrix(task="multiclass", num_classes=n)
         self.val_metric_names = ("val/loss", "val/acc")
+
+    def setup(self, stage: str) -> None:
+        # Before Lightning restores a checkpoint, so a resumed run keeps its trained stem.
+        init = getattr(self.net, "init_from_data", None)
+        if stage == "fit" and init is not None:
+            init(self.trainer.datamodule.train_sample(5000))
+        if self.compile_net:
+            self.net.compile()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -11,13 +11,16 @@ from torch.optim import Optimizer
 _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
 
 
-def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+def parameter_groups(
+    module: nn.Module, weight_decay: float, lr: float | None = None, bias_lr_scale: float = 1.0
+) -> list[dict]:
     """Split trainable parameters into a decayed group (weights) and an undecayed one (biases, norms).
 
-    Returns a single group when `weight_decay` is 0, so the learning-rate monitor logs one curve.
+    The undecayed group trains at `bias_lr_scale` x `lr`. Returns a single group when neither split
+    matters, so the learning-rate monitor logs one curve.
     """
     params = [p for p in module.parameters() if p.requires_grad]
-    if not weight_decay:
+    if not weight_decay and bias_lr_scale == 1.0:
         return [{"params": params, "name": "all"}]
     no_decay: set[int] = set()
     for sub in module.modules():
@@ -26,11 +29,12 @@ def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
                 no_decay.add(id(p))
     return [
         {"params": [p for p in params if id(p) not in no_decay], "weight_decay": weight_decay, "name": "decay"},
-        {"params": [p for p in params if id(p) in no_decay], "weight_decay": 0.0, "name": "no_decay"},
+        {"params": [p for p in params if id(p) in no_decay], "weight_decay": 0.0, "name": "no_decay"}
+        | ({"lr": lr * bias_lr_scale} if bias_lr_scale != 1.0 else {}),
     ]
 
 
-def build_optimizer(factory: Callable[..., Optimizer], module: nn.Module) -> Optimizer:
+def build_optimizer(factory: Callable[..., Optimizer], module: nn.Module, bias_lr_scale: float = 1.0) -> Optimizer:
     """Call a Hydra `_partial_` optimizer on the module's parameter groups."""
-    weight_decay = getattr(factory, "keywords", {}).get("weight_decay", 0.0)
-    return factory(parameter_groups(module, weight_decay))
+    keywords = getattr(factory, "keywords", {})
+    return factory(parameter_groups(module, keywords.get("weight_decay", 0.0), keywords.get("lr"), bias_lr_scale))

@@ -1,0 +1,87 @@
+"""The airbench recipe's parts (whitening stem, bias learning rate, lookahead) and the whole recipe, small, on CPU."""
+
+from __future__ import annotations
+
+import functools
+import types
+
+import torch
+from cifar_fixture import write_archive
+from conftest import QUIET, read_metrics, run_dirs, run_train
+
+from tunelab.models import AirbenchNet
+from tunelab.training.lookahead import Lookahead
+from tunelab.training.optim import build_optimizer
+
+
+def test_stem_whitens_the_patches_of_its_data():
+    torch.manual_seed(0)
+    mixing = torch.randn(3, 3)  # strongly correlated channels
+    images = torch.einsum("ij,njhw->nihw", mixing, torch.randn(200, 3, 32, 32)) + 2.0
+    net = AirbenchNet(widths=(8, 8, 8))
+    net.init_from_data(images)
+    out = net.whiten(images)[:, :12]  # the first half; the second is its negative
+    flat = out.permute(0, 2, 3, 1).reshape(-1, 12)
+    assert flat.mean(0).abs().max() < 1e-3  # centred
+    assert torch.allclose(flat.T @ flat / len(flat), torch.eye(12), atol=0.05)  # unit covariance
+    assert torch.equal(net.whiten.weight[12:], -net.whiten.weight[:12])
+    assert not net.whiten.weight.requires_grad and net(images[:4]).shape == (4, 10)
+
+
+def test_biases_and_norm_shifts_train_at_the_scaled_lr_and_norm_scales_are_frozen():
+    net = AirbenchNet(widths=(8, 8, 8))
+    opt = build_optimizer(functools.partial(torch.optim.SGD, lr=0.5, weight_decay=0.01), net, bias_lr_scale=64)
+    decay, no_decay = opt.param_groups
+    assert decay["lr"] == 0.5 and decay["weight_decay"] == 0.01
+    assert no_decay["lr"] == 32.0 and no_decay["weight_decay"] == 0.0
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(not m.weight.requires_grad for m in norms)
+    frozen = {id(m.weight) for m in norms} | {id(net.whiten.weight)}
+    assert not frozen & {id(p) for g in opt.param_groups for p in g["params"]}
+
+
+def test_lookahead_pulls_a_slow_copy_and_restarts_from_it():
+    layer = torch.nn.Linear(2, 1)
+    module = types.SimpleNamespace(parameters=layer.parameters, buffers=layer.buffers)
+    look = Lookahead(every=2, decay=0.75)
+    trainer = types.SimpleNamespace(global_step=1, is_last_batch=False, current_epoch=0, max_epochs=5, max_steps=-1)
+    look.on_train_start(trainer, module)
+    start = layer.weight.detach().clone()
+    with torch.no_grad():
+        layer.weight.add_(4.0)
+    look.on_train_batch_end(trainer, module, None, None, 0)  # step 1: no sync
+    assert torch.allclose(layer.weight, start + 4.0)
+    trainer.global_step = 2
+    look.on_train_batch_end(trainer, module, None, None, 1)  # sync: slow moves a quarter of the way
+    assert torch.allclose(layer.weight, start + 1.0) and torch.allclose(look.slow[0], start + 1.0)
+    restored = Lookahead(every=2, decay=0.75)
+    restored.load_state_dict(look.state_dict())
+    assert torch.equal(restored.slow[0], look.slow[0])
+
+
+def test_airbench_recipe_learns_through_train_py(tmp_path):
+    archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    write_archive(archive)
+    result = run_train(
+        [
+            "experiment=cifar10_airbench",
+            f"data.root={archive.parent}",
+            "data.md5=null",
+            "data.val_size=200",
+            "data.batch_size=64",
+            "model.net.widths=[16,32,32]",
+            "scheduler.warmup=10",
+            "trainer.max_epochs=3",
+            f"paths.log_dir={tmp_path / 'logs'}",
+            *QUIET,
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = run_dirs(tmp_path / "logs")
+    summary = read_metrics(run_dir)
+    assert summary["metrics"]["test/acc"] > 0.5  # chance is 0.1
+    state = torch.load(summary["best_checkpoint"], weights_only=True)
+    assert state["epoch"] == 2  # the last epoch's weights (lookahead's slow copy), not the best val loss
+    assert any("Lookahead" in key for key in state["callbacks"])
