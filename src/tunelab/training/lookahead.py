@@ -12,15 +12,18 @@ from lightning.pytorch.callbacks import Callback
 class Lookahead(Callback):
     """Every `every` optimizer steps: slow <- slow + (1 - decay) * (fast - slow), then fast <- slow.
 
+    With `ramp`, the decay grows as decay * (step / total steps)^3, as in airbench: early on the
+    fast weights move freely, late in the run the slow copy averages strongly.
+
     Covers the trainable parameters and the floating-point buffers (batch-norm statistics). The
     last training step always synchronises, so the checkpoint written after it, and the test,
     use the slow weights. Both updates are fused foreach kernels on the device: no host sync.
     """
 
-    def __init__(self, every: int = 5, decay: float = 0.95**5) -> None:
+    def __init__(self, every: int = 5, decay: float = 0.95**5, ramp: bool = False) -> None:
         if every < 1 or not 0.0 <= decay < 1.0:
             raise ValueError(f"lookahead needs every >= 1 and decay in [0, 1); got {every}, {decay}")
-        self.every, self.decay = every, decay
+        self.every, self.decay, self.ramp = every, decay, ramp
         self.slow: list[torch.Tensor] | None = None
 
     @staticmethod
@@ -41,7 +44,10 @@ class Lookahead(Callback):
         last = trainer.is_last_batch and trainer.current_epoch + 1 >= trainer.max_epochs
         if trainer.global_step % self.every == 0 or last or trainer.global_step == trainer.max_steps:
             fast = self.tracked(pl_module)
-            torch._foreach_lerp_(self.slow, fast, 1.0 - self.decay)
+            decay = self.decay
+            if self.ramp:
+                decay *= min(trainer.global_step / max(trainer.estimated_stepping_batches, 1), 1.0) ** 3
+            torch._foreach_lerp_(self.slow, fast, 1.0 - decay)
             torch._foreach_copy_(fast, self.slow)
 
     def state_dict(self) -> dict[str, Any]:
