@@ -76,6 +76,21 @@ def test_plateau_reduces_after_patience_and_composes_with_warmup():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
 
 
+def test_warmup_can_start_from_a_fraction_of_the_lr():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    (config,) = S.build_scheduler(opt, "linear", "step", 4, 14, None, {"end_factor": 0.0}, warmup_start=0.2)
+    seen = []
+    for _ in range(6):
+        seen.append(opt.param_groups[0]["lr"])
+        config["scheduler"].step()
+    assert seen == pytest.approx([0.4, 0.6, 0.8, 1.0, 1.0, 0.9])
+    fresh = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    S.build_scheduler(fresh, "plateau", "epoch", 4, 10, "val/loss", {}, warmup_start=0.2)
+    assert fresh.param_groups[0]["lr"] == pytest.approx(0.4)  # the plateau warmup ramps alike
+    with pytest.raises(UserError, match=r"scheduler\.warmup_start"):
+        S.build_scheduler(opt, "linear", "step", 4, 14, None, {}, warmup_start=1.5)
+
+
 def test_every_schedule_is_a_lambda_with_the_configured_interval():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     for name in S.SCHEDULES:

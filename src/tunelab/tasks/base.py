@@ -21,7 +21,7 @@ class TrainingTask(L.LightningModule):
     """Base LightningModule: holds `net`, builds its optimizer and LR schedule from config.
 
     `optimizer` is a Hydra `_partial_` optimizer (everything but the parameters); `scheduler` is
-    the `scheduler` config group: `name`, `interval` (step | epoch), `warmup`, `monitor`, and the
+    the `scheduler` config group: `name`, `interval` (step | epoch), `warmup`, `warmup_start`, `monitor`, and the
     schedule's own parameters.
     """
 
@@ -67,8 +67,9 @@ class TrainingTask(L.LightningModule):
         params = dict(self.scheduler_config)
         name, interval = params.pop("name"), params.pop("interval", "epoch")
         warmup, monitor = int(params.pop("warmup", 0)), params.pop("monitor", None)
-        total = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
-        schedulers = build_scheduler(optimizer, name, interval, warmup, max(int(total or 1), 1), monitor, params)
+        warmup_start = float(params.pop("warmup_start", 0.0))
+        total = max(int(self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs), 1)
+        schedulers = build_scheduler(optimizer, name, interval, warmup, total, monitor, params, warmup_start)
         return [optimizer], schedulers
 
     def log_figure(self, tag: str, figure: plt.Figure) -> None:

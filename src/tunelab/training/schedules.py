@@ -88,32 +88,43 @@ SCHEDULES: dict[str, Callable[..., float]] = {
 NAMES = (*SCHEDULES, "plateau")
 
 
-def with_warmup(schedule: Callable[[int], float], warmup: int) -> Callable[[int], float]:
-    """Ramp linearly from lr0/warmup to lr0 over `warmup` steps, then hand step t-warmup to `schedule`."""
-    return lambda t: (t + 1) / warmup if t < warmup else schedule(t - warmup)
+def with_warmup(schedule: Callable[[int], float], warmup: int, start: float = 0.0) -> Callable[[int], float]:
+    """Ramp linearly over `warmup` steps from `start` (plus one step's rise) to 1, then hand step t-warmup
+    to `schedule`; with start 0 the ramp is (t + 1) / warmup."""
+    return lambda t: start + (1.0 - start) * (t + 1) / warmup if t < warmup else schedule(t - warmup)
 
 
 def build_scheduler(
-    optimizer: Optimizer, name: str, interval: str, warmup: int, total: int, monitor: str | None, params: dict
+    optimizer: Optimizer,
+    name: str,
+    interval: str,
+    warmup: int,
+    total: int,
+    monitor: str | None,
+    params: dict,
+    warmup_start: float = 0.0,
 ) -> list[dict]:
     """Lightning `lr_scheduler` configs for `optimizer`; `total` counts `interval` units of the run."""
     if interval not in ("step", "epoch"):
         raise UserError(f"scheduler.interval must be 'step' or 'epoch'; got '{interval}'")
     if warmup < 0:
         raise UserError(f"scheduler.warmup must be >= 0; got {warmup}")
+    if not 0.0 <= warmup_start <= 1.0:
+        raise UserError(f"scheduler.warmup_start must be in [0, 1]; got {warmup_start}")
     if name == "plateau":
         if not monitor:
             raise UserError("scheduler=plateau needs scheduler.monitor, a logged val metric such as val/loss")
         configs = [_config(_construct(ReduceLROnPlateau, optimizer, params), "epoch", monitor)]
-        if warmup > 1:  # the same ramp as `with_warmup`: (t + 1) / warmup, full lr at t = warmup - 1
-            configs.insert(0, _config(LinearLR(optimizer, 1.0 / warmup, 1.0, total_iters=warmup - 1), interval))
+        if warmup > 1:  # the same ramp as `with_warmup`, full lr at t = warmup - 1
+            first = warmup_start + (1.0 - warmup_start) / warmup
+            configs.insert(0, _config(LinearLR(optimizer, first, 1.0, total_iters=warmup - 1), interval))
         return configs
     if name not in SCHEDULES:
         raise UserError(f"scheduler.name must be one of {', '.join(NAMES)}; got '{name}'")
     shape = SCHEDULES[name]
     _check_params(shape, params)
     length = max(total - warmup, 1)
-    schedule = with_warmup(lambda t: shape(t, length, **params), warmup)
+    schedule = with_warmup(lambda t: shape(t, length, **params), warmup, warmup_start)
     return [_config(LambdaLR(optimizer, schedule), interval)]
 
 
