@@ -69,6 +69,14 @@ def expand(command: str, cwd: Path) -> list[str]:
     return shlex.split(command)
 
 
+# bench script: (arguments that shorten it to a smoke run, a line its output must hold)
+BENCH_RUNS = {
+    "bench/etth1.py": (["--settings", "s96", "--models", "naive", "linear", "--seeds", "0"], "| S96 | linear |"),
+    "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
+    "bench/overhead.py": (["--steps", "30", "--repeats", "1"], "ratio tunelab Trainer / plain loop"),
+}
+
+
 def run_command(command: str, cwd: Path) -> None:
     args = expand(command, cwd)
     if args[:2] == ["python", "eval.py"]:
@@ -86,41 +94,12 @@ def run_command(command: str, cwd: Path) -> None:
         if "cifar10" in command:  # the generated archive is not the official one; a full ResNet is slow here
             args += ["data.md5=null"] + (["model.net.width=8"] if "resnet" in command else [])
         result = run_train(args[2:], cwd=cwd)
-    elif args[:2] == ["python", "bench/etth1.py"]:
+    elif args[0] == "python" and args[1] in BENCH_RUNS:
+        shortened, expected = BENCH_RUNS[args[1]]
         result = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / args[1]),
-                *args[2:],
-                "--settings",
-                "s96",
-                "--models",
-                "naive",
-                "linear",
-                "--seeds",
-                "0",
-            ],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
+            [sys.executable, str(ROOT / args[1]), *args[2:], *shortened], cwd=cwd, capture_output=True, text=True
         )
-        assert "| S96 | linear |" in result.stdout, result.stdout[-2000:]
-    elif args[:2] == ["python", "bench/cifar_loader.py"]:
-        result = subprocess.run(
-            [sys.executable, str(ROOT / args[1]), "--batches", "2", "--repeats", "1"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-        )
-        assert "ratio device-side / best per-sample" in result.stdout, result.stdout[-2000:]
-    elif args[:2] == ["python", "bench/overhead.py"]:
-        result = subprocess.run(
-            [sys.executable, str(ROOT / args[1]), *args[2:], "--steps", "30", "--repeats", "1"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-        )
-        assert "ratio tunelab Trainer / plain loop" in result.stdout, result.stdout[-2000:]
+        assert expected in result.stdout, result.stdout[-2000:]
     elif args[0] == "tensorboard":
         return check_tensorboard(args, cwd)
     else:

@@ -48,8 +48,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     # resume=<run dir> runs in that dir (conf/hydra/default.yaml) and continues from its last.ckpt
     ckpt_path = cfg.ckpt_path or ("last" if cfg.resume else None)
-    given = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path or "best")
-    if given.is_file():
+    # "best" names no file before fit; "last" is this run dir's last.ckpt when there is one
+    given = {"last": output_dir / "checkpoints" / "last.ckpt", "best": None, None: None}.get(ckpt_path, ckpt_path)
+    if given is not None and Path(given).is_file():
         check_checkpoint(given, model, "resume" if cfg.resume else "ckpt_path")
     if any(p.requires_grad for p in model.parameters()):  # baselines such as model=naive have nothing to fit
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
