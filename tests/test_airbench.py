@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import types
 
 import torch
 from cifar_fixture import write_archive
-from conftest import QUIET, read_metrics, run_dirs, run_train
+from conftest import QUIET, ROOT, compose_cfg, read_metrics, run_dirs, run_train
 
+from tunelab.data.cifar_archive import load_cifar10
 from tunelab.models import AirbenchNet
+from tunelab.train import build_callbacks
 from tunelab.training.lookahead import Lookahead
 from tunelab.training.optim import build_optimizer
 
@@ -44,7 +47,7 @@ def test_lookahead_pulls_a_slow_copy_and_restarts_from_it():
     layer = torch.nn.Linear(2, 1)
     module = types.SimpleNamespace(parameters=layer.parameters, buffers=layer.buffers)
     look = Lookahead(every=2, decay=0.75)
-    trainer = types.SimpleNamespace(global_step=1, is_last_batch=False, current_epoch=0, max_epochs=5, max_steps=-1)
+    trainer = types.SimpleNamespace(global_step=1, estimated_stepping_batches=10)
     look.on_train_start(trainer, module)
     start = layer.weight.detach().clone()
     with torch.no_grad():
@@ -64,6 +67,13 @@ def test_lookahead_pulls_a_slow_copy_and_restarts_from_it():
     restored = Lookahead(every=2, decay=0.75)
     restored.load_state_dict(look.state_dict())
     assert torch.equal(restored.slow[0], look.slow[0])
+    trainer.global_step, trainer.estimated_stepping_batches = 9, 9  # the run's last step, between syncs
+    restored.on_train_start(trainer, module)
+    with torch.no_grad():
+        layer.weight.add_(4.0)
+    expected = 0.75 * restored.slow[0] + 0.25 * layer.weight.detach()
+    restored.on_train_batch_end(trainer, module, None, None, 0)  # synced: the run ends on the slow weights
+    assert torch.allclose(layer.weight, expected)
 
 
 def test_airbench_recipe_learns_through_train_py(tmp_path):
@@ -93,3 +103,36 @@ def test_airbench_recipe_learns_through_train_py(tmp_path):
     state = torch.load(summary["best_checkpoint"], weights_only=True)
     assert state["epoch"] == 5  # the last epoch's weights (lookahead's slow copy), not the best val loss
     assert any("Lookahead" in key for key in state["callbacks"])
+
+
+def test_timed_run_keeps_lookahead_and_drops_every_per_step_extra(tmp_path):
+    """callbacks=timed: only the recipe's lookahead; no checkpoint written, no progress bar drawn."""
+    cfg = compose_cfg(["experiment=cifar10_airbench", "callbacks=timed", "logger=none"], tmp_path)
+    assert [type(c) for c in build_callbacks(cfg, [])] == [Lookahead]
+    archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    write_archive(archive, per_batch=100, n_test=100)
+    args = ["experiment=cifar10_airbench", "callbacks=timed", "logger=none", f"data.root={archive.parent}"]
+    args += ["data.md5=null", "data.val_size=100", "data.batch_size=50", "model.net.widths=[8,16,16]"]
+    args += ["trainer.max_epochs=2", f"paths.log_dir={tmp_path / 'logs'}"]
+    result = run_train(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = run_dirs(tmp_path / "logs")
+    summary = read_metrics(run_dir)
+    assert summary["global_step"] == 16 and "test/acc" in summary["metrics"]
+    assert not (run_dir / "checkpoints").exists() and summary["best_checkpoint"] is None
+    assert "Epoch 1/" not in result.stdout + result.stderr  # no progress bar (Lightning's or ours)
+
+
+def test_gpu_bench_feeds_both_sides_the_same_images(tmp_path):
+    """bench/cifar_gpu.py: airbench's train.pt / test.pt hold exactly what tunelab reads from the batches."""
+    spec = importlib.util.spec_from_file_location("cifar_gpu", ROOT / "bench" / "cifar_gpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.write_data(tmp_path / "cifar10", n_train=60, n_test=20, seed=3)
+    ours = load_cifar10(tmp_path / "cifar10", md5=None, url=None)
+    for split in ("train", "test"):
+        theirs = torch.load(tmp_path / "cifar10" / f"{split}.pt", weights_only=True)  # as airbench loads it
+        assert torch.equal(ours[f"{split}_images"], theirs["images"].permute(0, 3, 1, 2))  # HWC there, CHW here
+        assert torch.equal(ours[f"{split}_labels"], theirs["labels"])
+    assert len(ours["train_images"]) == 60 and len(theirs["images"]) == 20

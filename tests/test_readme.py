@@ -74,6 +74,22 @@ BENCH_RUNS = {
     "bench/etth1.py": (["--settings", "s96", "--models", "naive", "linear", "--seeds", "0"], "| S96 | linear |"),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
     "bench/overhead.py": (["--steps", "30", "--repeats", "1"], "ratio tunelab Trainer / plain loop"),
+    "bench/cifar_gpu.py": (
+        [
+            "--train-images",
+            "500",
+            "--test-images",
+            "100",
+            "--batch-size",
+            "50",
+            "--steps",
+            "3",
+            "--repeats",
+            "1",
+            "model.net.widths=[8,16,16]",
+        ],
+        "ratio tunelab / airbench (images/s): ",  # on a CPU: "not measured: airbench needs CUDA ..."
+    ),
 }
 
 

@@ -25,6 +25,7 @@ class Lookahead(Callback):
             raise ValueError(f"lookahead needs every >= 1 and decay in [0, 1); got {every}, {decay}")
         self.every, self.decay, self.ramp = every, decay, ramp
         self.slow: list[torch.Tensor] | None = None
+        self.total_steps = 0  # optimizer steps in the whole run, read once at the start
 
     @staticmethod
     def tracked(pl_module: L.LightningModule) -> list[torch.Tensor]:
@@ -32,6 +33,7 @@ class Lookahead(Callback):
         return params + [b for b in pl_module.buffers() if b.is_floating_point()]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.total_steps = max(trainer.estimated_stepping_batches, 1)  # max_steps or epochs, whichever ends first
         fast = self.tracked(pl_module)
         if self.slow is None or len(self.slow) != len(fast):  # a fresh run (a resumed one loaded its copy)
             self.slow = [t.detach().clone() for t in fast]
@@ -41,12 +43,11 @@ class Lookahead(Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        last = trainer.is_last_batch and trainer.current_epoch + 1 >= trainer.max_epochs
-        if trainer.global_step % self.every == 0 or last or trainer.global_step == trainer.max_steps:
+        if trainer.global_step % self.every == 0 or trainer.global_step >= self.total_steps:
             fast = self.tracked(pl_module)
             decay = self.decay
             if self.ramp:
-                decay *= min(trainer.global_step / max(trainer.estimated_stepping_batches, 1), 1.0) ** 3
+                decay *= min(trainer.global_step / self.total_steps, 1.0) ** 3
             torch._foreach_lerp_(self.slow, fast, 1.0 - decay)
             torch._foreach_copy_(fast, self.slow)
 
