@@ -16,8 +16,8 @@ class FiniteLossGuard(Callback):
 
     The run then ends (train.py records the failure in metrics.json; a sweep marks the job failed),
     and the checkpoints already written, `last.ckpt` included, are the last good ones. The check costs
-    one device-to-host copy of the loss per step; drop this callback (`~callbacks.finite_loss`) in
-    timed GPU runs.
+    one device-to-host copy of the loss per step; timed GPU runs drop it (`callbacks=timed`, or
+    `~callbacks.finite_loss` alone).
     """
 
     def on_train_batch_end(
