@@ -11,7 +11,9 @@ the same batch size (airbench94's 1024 images and ceil(48 x 9.9) = 476 steps by 
       logger=none precision=bf16-mixed` builds it, without validation (airbench validates only when
       verbose). Extra Hydra overrides for this side go on the command line, e.g. model.compile=true.
 A timed run covers building the net, the whitening init and every training step, between two CUDA
-synchronisations; the data is already in memory. Each side first runs once untimed (CUDA context,
+synchronisations. airbench's loader holds the training images on the GPU before its clock starts
+(its timed call loads the test images); tunelab's one copy of them to the GPU falls inside its timed
+fit. Each side first runs once untimed (CUDA context,
 cuDNN autotuning), then the timed runs alternate. Printed: images/s and wall time of each (median),
 the ratio last. Without CUDA or without the airbench package only tunelab's side runs (on the CPU
 this is a smoke run), and the ratio line says why it is missing.
