@@ -13,10 +13,10 @@ the same batch size (airbench94's 1024 images and ceil(48 x 9.9) = 476 steps by 
 A timed run covers building the net, the whitening init and every training step, between two CUDA
 synchronisations. airbench's loader holds the training images on the GPU before its clock starts
 (its timed call loads the test images); tunelab's one copy of them to the GPU falls inside its timed
-fit. Each side first runs once untimed (CUDA context,
-cuDNN autotuning), then the timed runs alternate. Printed: images/s and wall time of each (median),
-the ratio last. Without CUDA or without the airbench package only tunelab's side runs (on the CPU
-this is a smoke run), and the ratio line says why it is missing.
+fit. Each side first runs once untimed (CUDA context, cuDNN autotuning), then the timed runs
+alternate. Printed: images/s and wall time of each (median), the ratio last. Without CUDA or
+without the airbench package only tunelab's side runs (on the CPU this is a smoke run), and the
+ratio line says why it is missing.
 """
 
 from __future__ import annotations
@@ -36,11 +36,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import open_dict
 
-from tunelab.train import build_callbacks, build_task
+from tunelab.cli import compose_train
+from tunelab.train import build_callbacks, build_data_and_task
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()
@@ -85,11 +84,7 @@ def tunelab_config(data_dir: Path, out: Path, batch: int, steps: int, overrides:
         "trainer.max_epochs=-1",  # max_steps decides
         "trainer.limit_val_batches=0",
     ]
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=fixed + overrides)
-    with open_dict(cfg):
-        cfg.paths.root_dir, cfg.paths.data_dir, cfg.paths.output_dir = str(ROOT), str(data_dir), str(out)
-    return cfg
+    return compose_train(ROOT / "conf", fixed + overrides, root_dir=ROOT, data_dir=data_dir, output_dir=out)
 
 
 def synchronize() -> None:
@@ -100,9 +95,7 @@ def synchronize() -> None:
 def tunelab_run(cfg, steps: int) -> float:
     """Seconds for one fit of `steps` optimizer steps, from the whitening init to the last step."""
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    model = build_task(cfg, datamodule)
+    datamodule, model = build_data_and_task(cfg)
     trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg, []), logger=False)
     synchronize()
     started = time.perf_counter()

@@ -17,9 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
-
+from tunelab.cli import compose_train
 from tunelab.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,12 +41,8 @@ def run(setting: str, model: str, seed: int, data_dir: Path, log_dir: Path) -> d
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
     ]
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.root_dir, cfg.paths.data_dir = str(ROOT), str(data_dir)
-        cfg.paths.output_dir = str(log_dir / f"{setting}_{model}_{seed}")
-    return train(cfg)
+    output_dir = log_dir / f"{setting}_{model}_{seed}"
+    return train(compose_train(ROOT / "conf", overrides, root_dir=ROOT, data_dir=data_dir, output_dir=output_dir))
 
 
 def main() -> None:

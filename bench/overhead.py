@@ -28,12 +28,11 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
-from omegaconf import open_dict
 
-from tunelab.train import build_callbacks, build_task, instantiate_each
+from tunelab.cli import compose_train
+from tunelab.train import build_callbacks, build_data_and_task, instantiate_each
 from tunelab.training.optim import build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,14 +41,8 @@ PLAIN, FLOOR, TUNELAB = "plain PyTorch loop", "Lightning floor (bare module)", "
 
 
 def config(data_dir: Path, out: Path, steps: int):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            config_name="train",
-            overrides=[f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "early_stopping=none"],
-        )
-    with open_dict(cfg):
-        cfg.paths.root_dir, cfg.paths.data_dir, cfg.paths.output_dir = str(ROOT), str(data_dir), str(out)
-    return cfg
+    overrides = [f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "early_stopping=none"]
+    return compose_train(ROOT / "conf", overrides, root_dir=ROOT, data_dir=data_dir, output_dir=out)
 
 
 class StepClock(Callback):
@@ -79,9 +72,7 @@ class BareModule(L.LightningModule):
 def setup(cfg):
     """Seeded data module and task, the same for every row."""
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    return datamodule, build_task(cfg, datamodule)
+    return build_data_and_task(cfg)
 
 
 def tunelab_rate(cfg, steps: int) -> float:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from tunelab.cli import quote_numeric_choices
+from tunelab.cli import compose_train
 
 # Two test workers share this machine's two cores: one torch thread each (inherited by the
 # train.py subprocesses) instead of two each fighting over them.
@@ -39,13 +38,7 @@ def group_options(group: str) -> list[str]:
 
 def compose_cfg(overrides: list[str], tmp_path: Path) -> DictConfig:
     """The config train.py would see, with paths pointed into `tmp_path` (no Hydra run needed)."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=quote_numeric_choices(overrides))
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(tmp_path)
-        cfg.paths.output_dir = str(tmp_path / "run")
-        cfg.paths.data_dir = str(SHARED_DATA)
-    return cfg
+    return compose_train(CONF, overrides, root_dir=tmp_path, output_dir=tmp_path / "run", data_dir=SHARED_DATA)
 
 
 def run_train(args: list[str], cwd: Path, script: str = "train.py", timeout: int = 300) -> subprocess.CompletedProcess:

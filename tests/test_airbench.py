@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import Callback
 
 from tunelab.data.cifar_archive import load_cifar10
 from tunelab.models import AirbenchNet
-from tunelab.train import build_callbacks, build_task
+from tunelab.train import build_callbacks, build_data_and_task
 from tunelab.training.lookahead import Lookahead
 from tunelab.training.optim import build_optimizer
 
@@ -156,9 +156,7 @@ def test_timed_run_reads_nothing_back_from_the_device_during_steps(tmp_path, mon
     overrides = ["experiment=cifar10_airbench", f"callbacks={callbacks}", "logger=none", f"data.root={tmp_path}"]
     overrides += ["data.md5=null", "data.val_size=0", "data.batch_size=20", "model.net.widths=[8,16,16]"]
     cfg = compose_cfg([*overrides, "trainer.max_steps=12", "trainer.limit_val_batches=0", *QUIET], tmp_path)
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    model = build_task(cfg, datamodule)
+    datamodule, model = build_data_and_task(cfg)
     counter = HostReadCounter(monkeypatch)  # last, so that it stops counting after every other hook
     trainer = instantiate(cfg.trainer, callbacks=[*build_callbacks(cfg, []), counter], logger=False)
     trainer.fit(model, datamodule=datamodule)

@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tunelab.cli import quote_numeric_choices
-from tunelab.train import build_callbacks, build_task, instantiate_each
+from tunelab.train import build_callbacks, build_data_and_task, instantiate_each
 
 GROUPS = [
     "data",
@@ -83,9 +83,7 @@ def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir, cifa
     cfg = compose_cfg(overrides, tmp_path)
     OmegaConf.resolve(cfg)  # every interpolation resolves
 
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    task = build_task(cfg, datamodule)
+    datamodule, task = build_data_and_task(cfg)
     x, y = next(iter(datamodule.train_dataloader()))
     assert task(x).shape == ((len(y), 10) if images else y.shape)
     loggers = instantiate_each(cfg.logger)

@@ -1,9 +1,13 @@
-"""Command-line shims that Hydra's override grammar needs for this project's config groups."""
+"""Command-line shims that Hydra's override grammar needs, and composing the config without a Hydra run."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
 
 # Groups whose option names are numbers (precision=32, precision=64). Hydra parses `precision=64` as
 # the integer 64 and refuses it as a group choice, so such values are quoted before Hydra sees them.
@@ -19,3 +23,16 @@ def quote_numeric_choices(argv: Sequence[str]) -> list[str]:
             arg = f"{key}=" + ",".join(f"'{v}'" for v in value.split(","))
         out.append(arg)
     return out
+
+
+def compose_train(conf_dir: Path, overrides: Sequence[str], **paths: Path | str) -> DictConfig:
+    """The config `python train.py OVERRIDES` would see, for benches and tests that start no Hydra job.
+
+    Each keyword sets that `paths.*` key (e.g. output_dir, which a Hydra run would otherwise set).
+    """
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=quote_numeric_choices(overrides))
+    with open_dict(cfg):
+        for key, value in paths.items():
+            cfg.paths[key] = str(value)
+    return cfg

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tunelab.errors import UserError, user_message
-from tunelab.train import build_task
+from tunelab.train import build_data_and_task
 from tunelab.training.checks import check_checkpoint
 from tunelab.training.run_files import finite_floats, write_json_atomic, write_text_atomic
 
@@ -37,10 +37,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     with open_dict(run_cfg):
         run_cfg.paths.output_dir = str(output_dir)  # data paths stay the training run's
     L.seed_everything(run_cfg.seed, workers=True)
-    datamodule = instantiate(run_cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("test")
-    model = build_task(run_cfg, datamodule)
+    datamodule, model = build_data_and_task(run_cfg, stage="test")
     trainer = instantiate(
         run_cfg.trainer,
         logger=False,

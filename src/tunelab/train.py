@@ -36,10 +36,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     started = time.perf_counter()
 
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    model = build_task(cfg, datamodule)
+    datamodule, model = build_data_and_task(cfg)
     check_monitors(cfg, model.val_metric_names)
     loggers = instantiate_each(cfg.get("logger"))
     callbacks = build_callbacks(cfg, loggers)
@@ -73,6 +70,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         write_json_atomic(output_dir / "metrics.json", summary)
         log_hparams(loggers, {**flat_hparams(cfg), **tuned}, metrics)
     return metrics
+
+
+def build_data_and_task(cfg: DictConfig, stage: str = "fit") -> tuple[L.LightningDataModule, L.LightningModule]:
+    """The data module, fetched and set up for `stage`, and the task sized for it (seed before calling)."""
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup(stage)
+    return datamodule, build_task(cfg, datamodule)
 
 
 def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
