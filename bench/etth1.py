@@ -1,90 +1,129 @@
-"""Reproduce the ETTh1 accuracy table: recurrent models against baselines on the standard protocol.
+"""Measure ETTh1 recipes on the standard protocol; every finished run is one row of a CSV.
 
-    python bench/etth1.py --data-dir ../shared/data            # S96, S336, M96; LSTM, GRU, baselines; 3 seeds
-    python bench/etth1.py --settings s96 --models lstm naive --seeds 0
+    python bench/etth1.py --data-dir ../shared/data --recipes etth1_m96 etth1_s96 --seeds 0 1 2
+    python bench/etth1.py --recipes etth1_lstm_s96 --models lstm gru linear naive --seeds 0
+    python bench/etth1.py --table-only                      # the summary of what the CSV holds
 
-Each (setting, model, seed) is one ordinary training run of `experiment=etth1_lstm_<setting>
-model=<model> seed=<seed>`, composed from conf/ and trained in this process. Prints a markdown table of
-test MSE / MAE on the scaled data (mean ± std over seeds), each model's MSE as a ratio of the best
-baseline's, and the published numbers for reference.
+Each (recipe, model, seed) is one ordinary training run of `experiment=<recipe> [model=<model>]
+seed=<seed>`, composed from conf/ and trained in this process: early stopping on val/loss, then the
+best-validation checkpoint scored once on val and test. The row (recipe, model, seed, val/mse,
+test/mse, test/mae, minutes, machine) is appended to the CSV as soon as the run ends, so an
+interrupted bench loses at most the run in progress; runs already in the CSV are skipped. Last, it
+prints the mean ± std over seeds of every (recipe, model) in the CSV.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import os
+import platform
 import statistics
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
+
+import torch
 
 from tunelab.cli import compose_train
 from tunelab.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINES = ("naive", "seasonal_naive", "linear")
-# Published test MSE on this protocol (scaled data). DLinear: Zeng et al., AAAI 2023, Tables 2 and 9
-# (univariate). PatchTST/64: Nie et al., ICLR 2023, Table 3. Naive and seasonal-naive measured here.
-PUBLISHED = {
-    "s96": "DLinear .056",
-    "s336": "DLinear .098",
-    "m96": "DLinear .375, PatchTST/64 .370",
-}
-TARGETS = {"s96": (0.0693, 0.062, 0.055), "s336": (0.1108, 0.095, 0.082), "m96": (0.512, 0.42, 0.375)}
+FIELDS = ("recipe", "model", "seed", "val/mse", "test/mse", "test/mae", "minutes", "machine")
+DETERMINISTIC = ("naive", "seasonal_naive")  # no parameters: one seed says it all
 
 
-def run(setting: str, model: str, seed: int, data_dir: Path, log_dir: Path) -> dict[str, float]:
-    overrides = [
-        f"experiment=etth1_lstm_{setting}",
-        f"model={model}",
-        f"seed={seed}",
-        "logger=none",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-    ]
-    output_dir = log_dir / f"{setting}_{model}_{seed}"
+def machine() -> str:
+    """What the run trained on, for the CSV's machine column."""
+    if torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name()}"
+    return f"CPU {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def run(recipe: str, model: str, seed: int, data_dir: Path, log_dir: Path) -> dict[str, float]:
+    overrides = [f"experiment={recipe}", f"seed={seed}", "logger=none", *([f"model={model}"] if model else [])]
+    overrides += ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    output_dir = log_dir / f"{recipe}_{model or 'recipe'}_{seed}"
     return train(compose_train(ROOT / "conf", overrides, root_dir=ROOT, data_dir=data_dir, output_dir=output_dir))
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_row(path: Path, row: dict) -> None:
+    new = not path.is_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def summary(rows: list[dict[str, str]]) -> str:
+    """Markdown table: mean ± std over seeds of each (recipe, model) in the CSV."""
+    groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        groups[row["recipe"], row["model"]].append(row)
+    lines = [
+        "| recipe | model | seeds | val MSE | test MSE | test MAE | minutes per run | machine |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (recipe, model), runs in groups.items():
+
+        def stat(key: str, runs=runs) -> str:
+            values = [float(r[key]) for r in runs]
+            spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+            return f"{statistics.mean(values):.4f}{spread}"
+
+        minutes = statistics.mean(float(r["minutes"]) for r in runs)
+        machines = ", ".join(sorted({r["machine"] for r in runs}))
+        lines.append(
+            f"| {recipe} | {model or 'recipe'} | {len(runs)} | {stat('val/mse')} | {stat('test/mse')} | "
+            f"{stat('test/mae')} | {minutes:.1f} | {machines} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="folder holding ETT-small/")
-    parser.add_argument("--settings", nargs="+", default=["s96", "s336", "m96"])
-    parser.add_argument("--models", nargs="+", default=["naive", "seasonal_naive", "linear", "lstm", "gru"])
+    parser.add_argument("--recipes", nargs="+", default=["etth1_m96", "etth1_s96"], help="experiment= options")
+    parser.add_argument("--models", nargs="+", default=[""], help="model= options ('' keeps the recipe's model)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--csv", type=Path, default=ROOT / "bench" / "results" / "etth1.csv")
+    parser.add_argument("--table-only", action="store_true", help="print the CSV's summary, run nothing")
     args = parser.parse_args()
 
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for setting in args.settings:
-            results = {}
-            for model in args.models:
-                # naive and seasonal naive are deterministic: one run says it all
-                seeds = args.seeds[:1] if model in ("naive", "seasonal_naive") else args.seeds
-                started = time.perf_counter()
-                metrics = [run(setting, model, seed, args.data_dir.resolve(), Path(tmp)) for seed in seeds]
-                minutes = (time.perf_counter() - started) / 60
-                mse = [m["test/mse"] for m in metrics]
-                mae = [m["test/mae"] for m in metrics]
-                results[model] = (mse, mae, minutes)
-                print(
-                    f"{setting} {model}: mse {statistics.mean(mse):.4f} mae {statistics.mean(mae):.4f} "
-                    f"({len(seeds)} seeds, {minutes:.1f} min)",
-                    flush=True,
-                )
-            baseline = min((statistics.mean(r[0]) for m, r in results.items() if m in BASELINES), default=None)
-            for model, (mse, mae, minutes) in results.items():
-                rows.append((setting, model, mse, mae, minutes, baseline))
-
-    print("\n| setting | model | test MSE | test MAE | MSE / best baseline | seeds | minutes | published |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for setting, model, mse, mae, minutes, baseline in rows:
-        spread = f" ± {statistics.stdev(mse):.4f}" if len(mse) > 1 else ""
-        ratio = f"{statistics.mean(mse) / baseline:.3f}" if baseline else "-"
-        print(
-            f"| {setting.upper()} | {model} | {statistics.mean(mse):.4f}{spread} | {statistics.mean(mae):.4f} | "
-            f"{ratio} | {len(mse)} | {minutes:.1f} | {PUBLISHED.get(setting, '')} |"
-        )
-    print("\nTargets (must beat / target / stretch):", {k.upper(): v for k, v in TARGETS.items()})
+    if not args.table_only:
+        done = {(r["recipe"], r["model"], int(r["seed"])) for r in read_rows(args.csv)}
+        with tempfile.TemporaryDirectory() as tmp:
+            for recipe in args.recipes:
+                for model in args.models:
+                    for seed in args.seeds[:1] if model in DETERMINISTIC else args.seeds:
+                        if (recipe, model, seed) in done:
+                            print(f"{recipe} {model or 'recipe'} seed {seed}: in {args.csv} already", flush=True)
+                            continue
+                        started = time.perf_counter()
+                        metrics = run(recipe, model, seed, args.data_dir.resolve(), Path(tmp))
+                        row = {
+                            "recipe": recipe,
+                            "model": model,
+                            "seed": seed,
+                            "val/mse": f"{metrics['val/mse']:.6f}",
+                            "test/mse": f"{metrics['test/mse']:.6f}",
+                            "test/mae": f"{metrics['test/mae']:.6f}",
+                            "minutes": f"{(time.perf_counter() - started) / 60:.2f}",
+                            "machine": machine(),
+                        }
+                        append_row(args.csv, row)
+                        print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+    print(summary(read_rows(args.csv)))
 
 
 if __name__ == "__main__":

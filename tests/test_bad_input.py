@@ -79,6 +79,16 @@ CASES = [
     ),
     ("early stopping on a metric never logged", GOOD, ["early_stopping.monitor=val/rmse"], ["early_stopping.monitor"]),
     ("bad borders", GOOD, ["data.borders=[100,50,200]"], ["data.borders"]),
+    ("segments that do not tile the input", GOOD, ["model=segrnn", "model.net.seg_len=3"], ["seg_len=3", "seq_len=8"]),
+    ("segments that do not tile the horizon", GOOD, ["model=segrnn", "model.net.seg_len=8"], ["data.horizon=4"]),
+    ("parallel decoder without segments", GOOD, ["model.net.decoder=parallel"], ["model.net.seg_len > 0"]),
+    ("unknown decoder", GOOD, ["model.net.decoder=beam"], ["model.net.decoder must be one of direct, parallel"]),
+    (
+        "channel embedding on a joint model",
+        GOOD,
+        ["model=segrnn", "model.net.seg_len=4", "model.net.channel_independent=false", "data.features=M"],
+        ["model.net.channel_embedding needs", "channel_independent=true"],
+    ),
 ]
 
 
@@ -93,6 +103,7 @@ CLI_ROWS = {
     "unknown optimizer",
     "typo in a key",
     "plateau on a metric never logged",
+    "segments that do not tile the input",
 }
 
 

@@ -23,7 +23,9 @@ class Forecaster(nn.Module):
       core (PatchTST's channel independence), so the core sees 1 channel in and 1 out.
     - `output_cols`: which input channels are forecast (all for `M`, the target for `S` and `MS`).
 
-    `core(x)` maps (batch', seq_len, core_inputs) to (batch', horizon, core_outputs).
+    `core(x)` maps (batch', seq_len, core_inputs) to (batch', horizon, core_outputs). With channel
+    independence batch' = batch * n_channels and row `b * n_channels + c` holds channel c of window b,
+    so a core can tell the channels apart (a learned channel embedding, say).
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class Forecaster(nn.Module):
             raise UserError(f"model.net.norm must be one of {', '.join(NORMS)}; got '{norm}'")
         self.output_cols = list(output_cols)
         self.seq_len, self.horizon, self.norm, self.channel_independent = seq_len, horizon, norm, channel_independent
+        self.n_channels = n_inputs
         self.core_inputs = 1 if channel_independent else n_inputs
         self.core_outputs = 1 if channel_independent else len(self.output_cols)
         if norm == "revin":
