@@ -2,14 +2,15 @@
 
     python bench/etth1.py --data-dir ../shared/data --recipes etth1_m96 etth1_s96 --seeds 0 1 2
     python bench/etth1.py --recipes etth1_lstm_s96 --models lstm gru linear naive --seeds 0
+    python bench/etth1.py --recipes etth1_s96 --overrides model.net.hidden_sizes=[128] --seeds 0   # a variant
     python bench/etth1.py --table-only                      # the summary of what the CSV holds
 
 Each (recipe, model, seed) is one ordinary training run of `experiment=<recipe> [model=<model>]
-seed=<seed>`, composed from conf/ and trained in this process: early stopping on val/loss, then the
-best-validation checkpoint scored once on val and test. The row (recipe, model, seed, val/mse,
-test/mse, test/mae, minutes, machine) is appended to the CSV as soon as the run ends, so an
+seed=<seed> [overrides]`, composed from conf/ and trained in this process: early stopping on val/loss, then the
+best-validation checkpoint scored once on val and test. The row (recipe, model, overrides, seed,
+val/mse, test/mse, test/mae, minutes, machine) is appended to the CSV as soon as the run ends, so an
 interrupted bench loses at most the run in progress; runs already in the CSV are skipped. Last, it
-prints the mean ± std over seeds of every (recipe, model) in the CSV.
+prints the mean ± std over seeds of every (recipe, model, overrides) in the CSV.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tunelab.cli import compose_train
 from tunelab.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-FIELDS = ("recipe", "model", "seed", "val/mse", "test/mse", "test/mae", "minutes", "machine")
+FIELDS = ("recipe", "model", "overrides", "seed", "val/mse", "test/mse", "test/mae", "minutes", "machine")
 DETERMINISTIC = ("naive", "seasonal_naive")  # no parameters: one seed says it all
 
 
@@ -41,10 +42,10 @@ def machine() -> str:
     return f"CPU {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
-def run(recipe: str, model: str, seed: int, data_dir: Path, log_dir: Path) -> dict[str, float]:
+def run(recipe: str, model: str, extra: list[str], seed: int, data_dir: Path, log_dir: Path) -> dict[str, float]:
     overrides = [f"experiment={recipe}", f"seed={seed}", "logger=none", *([f"model={model}"] if model else [])]
-    overrides += ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
-    output_dir = log_dir / f"{recipe}_{model or 'recipe'}_{seed}"
+    overrides += ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *extra]
+    output_dir = log_dir / f"{recipe}_{model or 'recipe'}_{len(extra)}_{seed}"
     return train(compose_train(ROOT / "conf", overrides, root_dir=ROOT, data_dir=data_dir, output_dir=output_dir))
 
 
@@ -66,15 +67,15 @@ def append_row(path: Path, row: dict) -> None:
 
 
 def summary(rows: list[dict[str, str]]) -> str:
-    """Markdown table: mean ± std over seeds of each (recipe, model) in the CSV."""
-    groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    """Markdown table: mean ± std over seeds of each (recipe, model, overrides) in the CSV."""
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
     for row in rows:
-        groups[row["recipe"], row["model"]].append(row)
+        groups[row["recipe"], row["model"], row["overrides"]].append(row)
     lines = [
-        "| recipe | model | seeds | val MSE | test MSE | test MAE | minutes per run | machine |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| recipe | model | overrides | seeds | val MSE | test MSE | test MAE | minutes per run | machine |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for (recipe, model), runs in groups.items():
+    for (recipe, model, overrides), runs in groups.items():
 
         def stat(key: str, runs=runs) -> str:
             values = [float(r[key]) for r in runs]
@@ -84,7 +85,7 @@ def summary(rows: list[dict[str, str]]) -> str:
         minutes = statistics.mean(float(r["minutes"]) for r in runs)
         machines = ", ".join(sorted({r["machine"] for r in runs}))
         lines.append(
-            f"| {recipe} | {model or 'recipe'} | {len(runs)} | {stat('val/mse')} | {stat('test/mse')} | "
+            f"| {recipe} | {model or 'recipe'} | {overrides} | {len(runs)} | {stat('val/mse')} | {stat('test/mse')} | "
             f"{stat('test/mae')} | {minutes:.1f} | {machines} |"
         )
     return "\n".join(lines)
@@ -95,25 +96,28 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="folder holding ETT-small/")
     parser.add_argument("--recipes", nargs="+", default=["etth1_m96", "etth1_s96"], help="experiment= options")
     parser.add_argument("--models", nargs="+", default=[""], help="model= options ('' keeps the recipe's model)")
+    parser.add_argument("--overrides", nargs="*", default=[], help="extra key=value overrides of every run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--csv", type=Path, default=ROOT / "bench" / "results" / "etth1.csv")
     parser.add_argument("--table-only", action="store_true", help="print the CSV's summary, run nothing")
     args = parser.parse_args()
 
     if not args.table_only:
-        done = {(r["recipe"], r["model"], int(r["seed"])) for r in read_rows(args.csv)}
+        extra = " ".join(args.overrides)
+        done = {(r["recipe"], r["model"], r["overrides"], int(r["seed"])) for r in read_rows(args.csv)}
         with tempfile.TemporaryDirectory() as tmp:
             for recipe in args.recipes:
                 for model in args.models:
                     for seed in args.seeds[:1] if model in DETERMINISTIC else args.seeds:
-                        if (recipe, model, seed) in done:
+                        if (recipe, model, extra, seed) in done:
                             print(f"{recipe} {model or 'recipe'} seed {seed}: in {args.csv} already", flush=True)
                             continue
                         started = time.perf_counter()
-                        metrics = run(recipe, model, seed, args.data_dir.resolve(), Path(tmp))
+                        metrics = run(recipe, model, args.overrides, seed, args.data_dir.resolve(), Path(tmp))
                         row = {
                             "recipe": recipe,
                             "model": model,
+                            "overrides": extra,
                             "seed": seed,
                             "val/mse": f"{metrics['val/mse']:.6f}",
                             "test/mse": f"{metrics['test/mse']:.6f}",

@@ -33,8 +33,12 @@ def test_required_groups_and_options_exist():
     for group in GROUPS:
         assert group_options(group), f"conf/{group}/ has no options"
     assert {"etth1", "etth2", "csv", "synthetic"} <= set(group_options("data"))
-    assert {"lstm", "gru", "rnn", "naive", "seasonal_naive", "linear", "cnn", "resnet"} <= set(group_options("model"))
+    assert {"lstm", "gru", "rnn", "segrnn", "naive", "seasonal_naive", "linear", "cnn", "resnet"} <= set(
+        group_options("model")
+    )
     assert {
+        "etth1_m96",
+        "etth1_s96",
         "etth1_lstm",
         "etth1_lstm_s96",
         "etth1_lstm_s336",

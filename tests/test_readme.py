@@ -73,7 +73,7 @@ def expand(command: str, cwd: Path) -> list[str]:
 BENCH_RUNS = {
     "bench/etth1.py": (
         ["--recipes", "etth1_lstm_s96", "--models", "naive", "linear", "--seeds", "0", "--csv", "etth1.csv"],
-        "| etth1_lstm_s96 | linear | 1 |",
+        "| etth1_lstm_s96 | linear |  | 1 |",
     ),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
     "bench/overhead.py": (["--steps", "30", "--repeats", "1"], "ratio tunelab Trainer / plain loop"),
