@@ -8,12 +8,13 @@ import lightning as L
 import pandas as pd
 import torch
 
+from tunelab.data.batching import DeviceLoaders, trainer_batching, trainer_device
 from tunelab.data.cifar_archive import MD5, URL, load_cifar10
 from tunelab.data.device_batches import Augment, DeviceBatches
 from tunelab.errors import UserError
 
 
-class CIFAR10DataModule(L.LightningDataModule):
+class CIFAR10DataModule(DeviceLoaders, L.LightningDataModule):
     """CIFAR-10 for a classifier: 50,000 training images split into train/val, 10,000 for test."""
 
     def __init__(
@@ -78,16 +79,12 @@ class CIFAR10DataModule(L.LightningDataModule):
         return (images - self.mean[:, None, None]) / self.std[:, None, None]
 
     # -- loaders -------------------------------------------------------------------------------------
-    def _device(self) -> torch.device:
-        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-
-    def _batches(self, split: str, train: bool) -> DeviceBatches:
-        device = self._device()
+    def batches(self, split: str, train: bool) -> DeviceBatches:
+        device = trainer_device(self.trainer)
         if split not in self._on_device or self._on_device[split][0].device != device:
             images, labels = self.splits[split]
             self._on_device[split] = (images.to(device), labels.to(device))  # once per run, not per batch
         images, labels = self._on_device[split]
-        trainer = self.trainer
         return DeviceBatches(
             images,
             labels,
@@ -95,26 +92,10 @@ class CIFAR10DataModule(L.LightningDataModule):
             self.mean,
             self.std,
             augment=self.augment if train else None,
-            shuffle=train,
             drop_last=train,
-            seed=torch.initial_seed() % 2**31,
-            rank=trainer.global_rank if trainer else 0,
-            world_size=trainer.world_size if trainer else 1,
             channels_last=self.channels_last,
-            epoch=lambda: trainer.current_epoch if trainer else 0,
+            **trainer_batching(self.trainer, train),
         )
-
-    def train_dataloader(self) -> DeviceBatches:
-        return self._batches("train", train=True)
-
-    def val_dataloader(self) -> DeviceBatches:
-        return self._batches("val", train=False)
-
-    def test_dataloader(self) -> DeviceBatches:
-        return self._batches("test", train=False)
-
-    def predict_dataloader(self) -> DeviceBatches:
-        return self._batches("test", train=False)
 
     def prediction_table(self, predicted: torch.Tensor) -> pd.DataFrame:
         """One row per test image: predicted and true class."""

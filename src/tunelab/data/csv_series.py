@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,13 +11,21 @@ import pandas as pd
 
 from tunelab.errors import UserError
 
+log = logging.getLogger(__name__)
+MISSING = ("error", "ffill", "interpolate", "drop")
+
 
 def read_series_csv(
-    path: Path, date_column: str | None, columns: Sequence[str] | None, targets: Sequence[str] = ()
+    path: Path,
+    date_column: str | None,
+    columns: Sequence[str] | None,
+    targets: Sequence[str] = (),
+    missing: str = "error",
 ) -> pd.DataFrame:
     """Load `path` with rows in time order; return the numeric `columns` (all but the date if None).
 
-    `targets` must be among them; every column returned is checked for missing or non-numeric values.
+    `targets` must be among them; every column returned is checked for non-numeric values, and its
+    missing values are refused or handled as `missing` says (`fill_missing`).
     Line numbers in messages count the header as line 1, as an editor shows them.
     The date column (when given) becomes the index and must be parseable, sorted and unique: a
     shuffled or duplicated time axis would silently leak the future into the training split.
@@ -61,13 +70,54 @@ def read_series_csv(
     for name in wanted:
         values = pd.to_numeric(frame[name], errors="coerce")
         bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        if missing != "error":  # gaps are left to the data.missing policy
+            bad &= ~frame[name].isna()
         if bad.any():
             row = int(bad.to_numpy().argmax())
             raw = frame[name].iloc[row]
             what = "a missing value" if pd.isna(raw) else f"the non-numeric value {raw!r}"
-            raise UserError(f"data file {path}: column '{name}' has {what} at line {row + 2}")
+            hint = "; set data.missing to ffill, interpolate or drop to handle gaps" if pd.isna(raw) else ""
+            raise UserError(f"data file {path}: column '{name}' has {what} at line {row + 2}{hint}")
         frame[name] = values.astype("float64")
-    return frame
+    return fill_missing(frame, missing, path)
+
+
+def fill_missing(frame: pd.DataFrame, missing: str, path: Path) -> pd.DataFrame:
+    """Apply the `data.missing` policy to the gaps (NaN) of `frame`, before any split; log what it changed.
+
+    `ffill` repeats the last value; `interpolate` draws a straight line across each gap (in time, when
+    rows carry dates); rows before a column's first value have nothing to fill from and are dropped
+    with both. `drop` removes rows with a gap, but only at the start or end of the series: a row
+    removed from the middle would make windows span a time jump, so it refuses that.
+    """
+    gaps = frame.isna().any(axis=1).to_numpy()
+    if not gaps.any():
+        return frame
+    observed = np.flatnonzero(~gaps)
+    if not len(observed):
+        raise UserError(f"data file {path}: no row has a value in every column (data.missing={missing})")
+    first, last = observed[0], observed[-1]
+    if missing == "drop":
+        inside = np.flatnonzero(gaps[first : last + 1])
+        if len(inside):
+            raise UserError(
+                f"data.missing=drop would remove line {first + inside[0] + 2} of {path} from inside the series, "
+                "so windows would span a time gap; use data.missing=ffill or interpolate"
+            )
+        filled = frame.iloc[first : last + 1]
+    else:
+        if missing == "interpolate":
+            method = "time" if isinstance(frame.index, pd.DatetimeIndex) else "linear"
+            filled = frame.interpolate(method=method, limit_area="inside").ffill()
+        else:
+            filled = frame.ffill()
+        filled = filled.iloc[int(np.flatnonzero(filled.notna().all(axis=1).to_numpy())[0]) :]
+    changed = int(frame.loc[filled.index].isna().to_numpy().sum())
+    log.info(
+        f"data.missing={missing}: {changed} missing values filled, {len(frame) - len(filled)} rows dropped "
+        f"({path.name})"
+    )
+    return filled
 
 
 def _unknown(path: Path, key: str, name: str, available: Sequence[str]) -> str:

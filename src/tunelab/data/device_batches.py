@@ -1,20 +1,19 @@
-"""Batches drawn from image tensors that already live on the training device (CPU or GPU).
+"""CIFAR-10 batches drawn from image tensors that already live on the training device (CPU or GPU).
 
-A per-sample Dataset + DataLoader decodes, augments and collates one image at a time on the host and
-copies every batch to the device. Here the uint8 images are moved to the device once, and each batch is
-indexed, converted, augmented and normalised there by a few tensor operations (airbench's approach;
-bench/cifar_loader.py measures the difference). Lightning accepts any sized iterable as a dataloader,
-so epochs, `limit_*_batches` and DDP work; DDP sharding is done here (rank r takes every r-th index).
+The uint8 images are moved to the device once, and each batch is indexed, converted, augmented and
+normalised there by a few tensor operations (bench/cifar_loader.py measures the difference to a
+per-sample DataLoader). Index order, DDP sharding and partial batches are `IndexBatches`', shared
+with the forecasting windows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from tunelab.data import image_augment as A
+from tunelab.data.batching import IndexBatches
 from tunelab.errors import UserError
 
 FLIPS = ("none", "random", "alternate")
@@ -39,7 +38,7 @@ class Augment:
 
 
 @dataclass
-class DeviceBatches:
+class DeviceBatches(IndexBatches):
     """One pass over `images` per `iter()`: shuffled (seeded by epoch), sharded, augmented, normalised."""
 
     images: torch.Tensor  # uint8 (N, C, H, W), on the device
@@ -48,13 +47,7 @@ class DeviceBatches:
     mean: torch.Tensor  # per-channel mean of the training images, in [0, 1]
     std: torch.Tensor
     augment: Augment | None = None  # None for evaluation: never augmented
-    shuffle: bool = False
-    drop_last: bool = False
-    seed: int = 0
-    rank: int = 0
-    world_size: int = 1
     channels_last: bool = False
-    epoch: Callable[[], int] = field(default=lambda: 0)  # the trainer's current epoch
 
     def __post_init__(self) -> None:
         self.mean = self.mean.to(self.images.device).view(1, -1, 1, 1)
@@ -63,29 +56,18 @@ class DeviceBatches:
             gen = torch.Generator(device=self.images.device).manual_seed(self.seed)
             self.flip_base = torch.rand(len(self.images), generator=gen, device=self.images.device) < 0.5
 
-    def _indices(self, gen: torch.Generator) -> torch.Tensor:
-        n, device = len(self.images), self.images.device
-        order = torch.randperm(n, generator=gen, device=device) if self.shuffle else torch.arange(n, device=device)
-        per_rank = n // self.world_size if self.world_size > 1 else n  # equal shards keep DDP ranks in step
-        return order[self.rank :: self.world_size][:per_rank]
+    @property
+    def items(self) -> torch.Tensor:
+        return self.labels
 
-    def __len__(self) -> int:
-        n = len(self.images) // self.world_size if self.world_size > 1 else len(self.images)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch = self.epoch()
-        gen = torch.Generator(device=self.images.device).manual_seed(self.seed * 1_000_003 + epoch)
-        order = self._indices(gen)
-        for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            x = self.images[idx].float().div_(255)
-            if self.augment is not None:
-                x = self._augment(x, idx, epoch, gen)
-            x = (x - self.mean) / self.std
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.labels[idx]
+    def gather(self, idx: torch.Tensor, epoch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.images[idx].float().div_(255)
+        if self.augment is not None:
+            x = self._augment(x, idx, epoch, gen)
+        x = (x - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, self.labels[idx]
 
     def _augment(self, x: torch.Tensor, idx: torch.Tensor, epoch: int, gen: torch.Generator) -> torch.Tensor:
         aug = self.augment

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
-from tunelab.data.csv_series import read_series_csv
+from tunelab.data.batching import DeviceLoaders, trainer_batching, trainer_device
+from tunelab.data.csv_series import MISSING, read_series_csv
 from tunelab.data.download import download
 from tunelab.data.scaler import fit_scaler
+from tunelab.data.window_batches import WindowBatches
 from tunelab.data.windows import SPLITS, WindowDataset, split_ranges
 from tunelab.errors import UserError
 
 FEATURE_MODES = ("S", "M", "MS")
 
 
-class TimeSeriesDataModule(L.LightningDataModule):
+class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
     """Chronological train/val/test windows of one multivariate series.
 
     Feature modes: `S` predicts the target(s) from their own past, `M` predicts every column from
@@ -40,8 +42,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         borders: Sequence[int] | None = None,
         ratios: Sequence[float] | None = (0.7, 0.1, 0.2),
         scaler: str = "standard",
+        missing: str = "error",
         batch_size: int = 32,
-        num_workers: int = 0,
         augment: dict | None = None,
         url: str | None = None,
         sha256: str | None = None,
@@ -49,6 +51,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         super().__init__()
         if features not in FEATURE_MODES:
             raise UserError(f"data.features must be one of {', '.join(FEATURE_MODES)}; got '{features}'")
+        if missing not in MISSING:
+            raise UserError(f"data.missing must be one of {', '.join(MISSING)}; got '{missing}'")
         for key, value in (("seq_len", seq_len), ("horizon", horizon), ("stride", stride), ("batch_size", batch_size)):
             if not isinstance(value, int) or value <= 0:
                 raise UserError(f"data.{key} must be a positive integer; got {value!r}")
@@ -56,12 +60,13 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.targets = [target] if isinstance(target, str) else list(target)
         self.features, self.date_column, self.columns = features, date_column, columns
         self.seq_len, self.horizon, self.stride = seq_len, horizon, stride
-        self.borders, self.ratios, self.scaler = borders, ratios, scaler
-        self.batch_size, self.num_workers = batch_size, num_workers
+        self.borders, self.ratios, self.scaler, self.missing = borders, ratios, scaler, missing
+        self.batch_size = batch_size
         self.augment = dict(augment or {})
         self.url, self.sha256 = url, sha256
         self.frame: pd.DataFrame | None = None
-        self.datasets: dict[str, WindowDataset] = {}
+        self.datasets: dict[str, WindowDataset] = {}  # per-sample windows on the host: the reference
+        self._on_device: dict[str, WindowBatches] = {}  # the same windows on the training device, batched
 
     # -- loading -----------------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -75,7 +80,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             raise UserError("data.path is not set: point it at a CSV file")
         if not self.path.exists() and self.url:
             raise UserError(f"data file not found: {self.path}; download it from {self.url} or set data.path")
-        return read_series_csv(self.path, self.date_column, self.columns, self.targets)
+        return read_series_csv(self.path, self.date_column, self.columns, self.targets, self.missing)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -148,26 +153,16 @@ class TimeSeriesDataModule(L.LightningDataModule):
         }
 
     # -- loaders -------------------------------------------------------------------------------------
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+    def batches(self, split: str, train: bool) -> WindowBatches:
+        """The split's windows gathered on the training device; the series is copied there once per run."""
+        device = trainer_device(self.trainer)
+        if split not in self._on_device or self._on_device[split].device != device:
+            self._on_device[split] = WindowBatches.from_dataset(
+                self.datasets[split], device, augment=train, batch_size=self.batch_size
+            )
+        batches = self._on_device[split]
+        # a fresh pass object each call: Lightning's batch-size finder changes data.batch_size between calls
+        return replace(batches, batch_size=self.batch_size, **trainer_batching(self.trainer, train))
 
     def prediction_table(self, forecasts: torch.Tensor) -> pd.DataFrame:
         """Test-window forecasts (window, horizon, channel), in original units, one row per forecast time."""
