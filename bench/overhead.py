@@ -1,16 +1,22 @@
-"""What Lightning + Hydra + tunelab's callbacks cost over a hand-written PyTorch loop, on this CPU.
+"""Training speed of the forecasting pipeline: tunelab's Trainer against plain PyTorch loops, on this CPU.
 
     python bench/overhead.py --data-dir data
 
-All rows train the same LSTM forecaster (model=lstm defaults) on the same ETTh1 S96 windows, with
-the same seed, optimizer and number of optimizer steps:
-  (a) a plain loop: zero_grad, forward, MSE, backward, step;
-  (b) Lightning's floor: the same net in a minimal LightningModule (no logging), a Trainer with
-      every extra off (callbacks, logger, checkpointing, progress bar, model summary);
-  (c) tunelab: the Trainer exactly as `python train.py` builds it (default callbacks, TensorBoard
+Two settings, side by side in one run: `default` (what `python train.py` trains: one 64-unit LSTM,
+ETTh1 S96, batch 32) and `m96` (the same LSTM reading all 7 ETTh1 channels jointly, M96, batch 256).
+In each, all
+rows train the same net on the same training windows with the same seed, optimizer and number of
+optimizer steps:
+  (a) a plain loop (zero_grad, forward, MSE, backward, step) fed by a per-sample Dataset + DataLoader
+      (`WindowDataset`, shuffled, no workers: on 2 cores a worker only competes with the model), the
+      way tutorials and reference implementations feed windows;
+  (b) the same plain loop on windows gathered on the device (`WindowBatches`): the limit;
+  (c) Lightning's floor: the same net in a minimal LightningModule (no logging), the device windows,
+      a Trainer with every extra off (callbacks, logger, checkpointing, progress bar, model summary);
+  (d) tunelab: the Trainer exactly as `python train.py` builds it (default callbacks, TensorBoard
       logger, progress bar), with validation off so that only training steps are compared.
-Steps/s is taken after a warm-up, repeats are interleaved, the median is reported, and the ratios
-to (a) are printed last. One intra-op thread by default: the overhead is single-threaded Python,
+Windows/s is taken after a warm-up, repeats are interleaved, the median is reported, and the ratios
+d/a and d/b are printed last. One intra-op thread by default: the overhead is single-threaded Python,
 and the idle second core absorbs the machine's noise. Also printed: the start-up time of
 `python train.py` up to the end of its first training step.
 """
@@ -30,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
+from torch.utils.data import DataLoader
 
 from tunelab.cli import compose_train
 from tunelab.train import build_callbacks, build_data_and_task, instantiate_each
@@ -37,11 +44,18 @@ from tunelab.training.optim import build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 20
-PLAIN, FLOOR, TUNELAB = "plain PyTorch loop", "Lightning floor (bare module)", "tunelab Trainer (train.py)"
+PER_SAMPLE, PLAIN = "(a) plain loop, per-sample DataLoader", "(b) plain loop, device windows"
+FLOOR, TUNELAB = "(c) Lightning floor (bare module)", "(d) tunelab Trainer (train.py)"
+# m96 feeds the 7 channels to the LSTM as one joint input: a 256-row step where the loader's share is
+# visible. With channel independence the step is 7x the compute and every loader is within a few percent.
+SETTINGS = {
+    "default": [],
+    "m96": ["experiment=etth1_lstm_m96", "data.batch_size=256", "model.net.channel_independent=false"],
+}
 
 
-def config(data_dir: Path, out: Path, steps: int):
-    overrides = [f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "early_stopping=none"]
+def config(setting: str, data_dir: Path, out: Path, steps: int):
+    overrides = [*SETTINGS[setting], f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "early_stopping=none"]
     return compose_train(ROOT / "conf", overrides, root_dir=ROOT, data_dir=data_dir, output_dir=out)
 
 
@@ -101,13 +115,17 @@ def floor_rate(cfg, steps: int) -> float:
     return (steps - WARMUP) / clock.seconds
 
 
-def plain_rate(cfg, steps: int) -> float:
+def plain_rate(cfg, steps: int, per_sample: bool = False) -> float:
     datamodule, model = setup(cfg)
     net = model.net
     optimizer = build_optimizer(instantiate(cfg.optimizer), net)
+    if per_sample:
+        loader = DataLoader(datamodule.datasets["train"], batch_size=cfg.data.batch_size, shuffle=True)
+    else:
+        loader = datamodule.train_dataloader()
     done, start = 0, 0.0
     while done < steps:
-        for x, y in datamodule.train_dataloader():
+        for x, y in loader:
             optimizer.zero_grad(set_to_none=True)
             F.mse_loss(net(x), y).backward()
             optimizer.step()
@@ -117,6 +135,10 @@ def plain_rate(cfg, steps: int) -> float:
             if done == steps:
                 break
     return (steps - WARMUP) / (time.perf_counter() - start)
+
+
+def per_sample_rate(cfg, steps: int) -> float:
+    return plain_rate(cfg, steps, per_sample=True)
 
 
 def startup_seconds(data_dir: Path, out: Path) -> float:
@@ -142,26 +164,30 @@ def startup_seconds(data_dir: Path, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="folder holding ETT-small/")
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    runners = {PLAIN: plain_rate, FLOOR: floor_rate, TUNELAB: tunelab_rate}
-    rates: dict[str, list[float]] = {name: [] for name in runners}
+    runners = {PER_SAMPLE: per_sample_rate, PLAIN: plain_rate, FLOOR: floor_rate, TUNELAB: tunelab_rate}
+    rates: dict[tuple[str, str], list[float]] = {(s, name): [] for s in args.settings for name in runners}
     data_dir = args.data_dir.resolve()
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):  # interleaved: machine noise hits every row alike
-            for name, run in runners.items():
-                rates[name].append(run(config(data_dir, Path(tmp) / str(repeat), args.steps), args.steps))
+            for setting in args.settings:
+                for name, run in runners.items():
+                    cfg = config(setting, data_dir, Path(tmp) / str(repeat), args.steps)
+                    rates[setting, name].append(run(cfg, args.steps) * cfg.data.batch_size)
         startup = statistics.median(startup_seconds(data_dir, Path(tmp)) for _ in range(min(3, args.repeats)))
     print(f"\n{args.threads} thread(s), {args.steps} steps ({WARMUP} warm-up), median of {args.repeats}")
-    medians = {name: statistics.median(r) for name, r in rates.items()}
-    for name, value in medians.items():
-        print(f"{name:32s} {value:7.1f} steps/s  {1000 / value:6.2f} ms/step")
+    medians = {key: statistics.median(r) for key, r in rates.items()}
+    for (setting, name), value in medians.items():
+        print(f"{setting:8s} {name:40s} {value:9.0f} windows/s")
     print(f"start-up of python train.py to the end of its first step: {startup:.1f} s")
-    print(f"ratio Lightning floor / plain loop: {medians[FLOOR] / medians[PLAIN]:.3f}")
-    print(f"ratio tunelab Trainer / plain loop: {medians[TUNELAB] / medians[PLAIN]:.3f}")
+    for setting in args.settings:
+        a, b, c, d = (medians[setting, name] for name in runners)
+        print(f"{setting}: ratio d/a {d / a:.2f}, d/b {d / b:.3f}, c/b {c / b:.3f}")
 
 
 if __name__ == "__main__":

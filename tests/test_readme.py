@@ -76,7 +76,7 @@ BENCH_RUNS = {
         "| etth1_lstm_s96 | linear |  | 1 |",
     ),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
-    "bench/overhead.py": (["--steps", "30", "--repeats", "1"], "ratio tunelab Trainer / plain loop"),
+    "bench/overhead.py": (["--steps", "30", "--repeats", "1"], "default: ratio d/a "),
     "bench/cifar_gpu.py": (
         [
             "--train-images",
