@@ -5,12 +5,14 @@
 Rows, each built from conf/ exactly as `python train.py` builds the model and data:
   (a) segment: `experiment=etth1_m96` (512-unit GRU over 24-step segments, parallel decoding, batch 256);
   (b) per-timestep: `experiment=etth1_lstm_m96` (64-unit LSTM over every step, batch 32);
-  (c) optionally (`--same-width`) the segment recipe with `seg_len=0`: the same 512-unit GRU run over
+  (c) segment at the same size: (b) with `seg_len=24`, parallel decoding and a channel embedding, so
+      only the recurrence differs from (b);
+  (d) optionally (`--same-width`) the segment recipe with `seg_len=0`: the same 512-unit GRU run over
       every timestep, which shows what the segments themselves save (slow: L = 96 only).
 For each input length L (`data.seq_len`), a few training steps (forward, MSE, backward, Adam step) are
 timed after a warm-up step, interleaved between the rows and repeated; the median step time times
 the number of training batches per epoch is the epoch time. Validation is not included. Last come
-the ratios per-timestep / segment at each L and the target line: segment at the longest L against
+the ratios per-timestep / segment at each L and the target lines: segment at the longest L against
 the per-timestep LSTM at L=96.
 """
 
@@ -32,11 +34,14 @@ from tunelab.training.optim import build_optimizer
 ROOT = Path(__file__).resolve().parents[1]
 SEGMENT = "segment GRU-512 (etth1_m96)"
 STEP = "per-timestep LSTM-64 (etth1_lstm_m96)"
+SMALL = "segment LSTM-64 (etth1_lstm_m96, seg_len=24)"
 SAME_WIDTH = "per-timestep GRU-512"
+SEGMENTS = ["model.net.seg_len=24", "model.net.decoder=parallel", "model.net.channel_embedding=true"]
 PER_TIMESTEP = ["model.net.seg_len=0", "model.net.decoder=direct", "model.net.channel_embedding=false"]
 RECIPES = {
     SEGMENT: ["experiment=etth1_m96"],
     STEP: ["experiment=etth1_lstm_m96"],
+    SMALL: ["experiment=etth1_lstm_m96", *SEGMENTS],
     SAME_WIDTH: ["experiment=etth1_m96", *PER_TIMESTEP],
 }
 
@@ -84,7 +89,7 @@ def main() -> None:
     epoch: dict[tuple[str, int], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seq_len in args.lengths:
-            names = [SEGMENT, STEP] + ([SAME_WIDTH] if args.same_width and seq_len == 96 else [])
+            names = [SEGMENT, STEP, SMALL] + ([SAME_WIDTH] if args.same_width and seq_len == 96 else [])
             steppers = {
                 name: Stepper(RECIPES[name], seq_len, args.data_dir.resolve(), Path(tmp), args.batches)
                 for name in names
@@ -104,13 +109,14 @@ def main() -> None:
 
     print(f"\ntorch threads: {torch.get_num_threads()}")
     for seq_len in args.lengths:
-        ratio = epoch[STEP, seq_len] / epoch[SEGMENT, seq_len]
-        print(f"L={seq_len}: ratio per-timestep / segment epoch time: {ratio:.2f}")
+        for name in (SEGMENT, SMALL):
+            print(f"L={seq_len}: per-timestep LSTM-64 / {name}: {epoch[STEP, seq_len] / epoch[name, seq_len]:.2f}")
     longest = max(args.lengths)
     if 96 in args.lengths:
-        ratio = epoch[SEGMENT, longest] / epoch[STEP, 96]
-        verdict = "no slower" if ratio <= 1 else "slower"
-        print(f"segment at L={longest} / per-timestep LSTM at L=96: {ratio:.2f} ({verdict})")
+        for name in (SEGMENT, SMALL):
+            ratio = epoch[name, longest] / epoch[STEP, 96]
+            verdict = "no slower" if ratio <= 1 else "slower"
+            print(f"{name} at L={longest} / per-timestep LSTM-64 at L=96: {ratio:.2f} ({verdict})")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ BENCH_RUNS = {
         ["--recipes", "etth1_lstm_s96", "--models", "naive", "linear", "--seeds", "0", "--csv", "etth1.csv"],
         "| etth1_lstm_s96 | linear |  | 1 |",
     ),
+    "bench/epoch_time.py": (["--lengths", "96", "--batches", "1", "--repeats", "1"], "per-timestep LSTM-64 at L=96: "),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
     "bench/overhead.py": (["--steps", "30", "--repeats", "1"], "default: ratio d/a "),
     "bench/cifar_gpu.py": (
