@@ -119,10 +119,7 @@ def plain_rate(cfg, steps: int, per_sample: bool = False) -> float:
     datamodule, model = setup(cfg)
     net = model.net
     optimizer = build_optimizer(instantiate(cfg.optimizer), net)
-    if per_sample:
-        loader = DataLoader(datamodule.datasets["train"], batch_size=cfg.data.batch_size, shuffle=True)
-    else:
-        loader = datamodule.train_dataloader()
+    loader = train_loader(datamodule, per_sample)
     done, start = 0, 0.0
     while done < steps:
         for x, y in loader:
@@ -135,6 +132,22 @@ def plain_rate(cfg, steps: int, per_sample: bool = False) -> float:
             if done == steps:
                 break
     return (steps - WARMUP) / (time.perf_counter() - start)
+
+
+def train_loader(datamodule, per_sample: bool):
+    """The per-sample DataLoader of tutorials (a), or tunelab's windows gathered on the device (b-d)."""
+    if per_sample:
+        return DataLoader(datamodule.datasets["train"], datamodule.batch_size, shuffle=True)
+    return datamodule.train_dataloader()
+
+
+def loader_ms(cfg, per_sample: bool) -> float:
+    """Milliseconds per training batch of the loader alone: one epoch iterated, no model."""
+    datamodule, _ = setup(cfg)
+    loader = train_loader(datamodule, per_sample)
+    started = time.perf_counter()
+    n = sum(1 for _ in loader)
+    return (time.perf_counter() - started) / n * 1000
 
 
 def per_sample_rate(cfg, steps: int) -> float:
@@ -185,6 +198,10 @@ def main() -> None:
     for (setting, name), value in medians.items():
         print(f"{setting:8s} {name:40s} {value:9.0f} windows/s")
     print(f"start-up of python train.py to the end of its first step: {startup:.1f} s")
+    for setting in args.settings:
+        cfg = config(setting, data_dir, ROOT, args.steps)
+        per_sample, device = loader_ms(cfg, per_sample=True), loader_ms(cfg, per_sample=False)
+        print(f"{setting}: loader alone, per batch: per-sample {per_sample:.2f} ms, device windows {device:.2f} ms")
     for setting in args.settings:
         a, b, c, d = (medians[setting, name] for name in runners)
         print(f"{setting}: ratio d/a {d / a:.2f}, d/b {d / b:.3f}, c/b {c / b:.3f}")
