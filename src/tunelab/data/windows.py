@@ -41,6 +41,11 @@ def split_ranges(
 class WindowDataset(Dataset):
     """Windows (x, y): `seq_len` input rows of `inputs`, then `horizon` rows of `outputs` to predict.
 
+    Training does not read windows one by one: the data module builds `WindowBatches` (the same
+    windows, gathered a batch at a time on the device) from each split's dataset. This per-sample
+    form stays as the split's record (series, columns, starts, augmentation), as the reference the
+    tests compare the device windows with, and as the tutorial-style loader in bench/overhead.py.
+
     With `augment` (training only): a random time shift of the window start by up to `shift` rows,
     Gaussian `jitter` on the inputs, and a random amplitude `scale` applied to input and target alike
     (so the pair stays a consistent series).
