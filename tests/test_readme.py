@@ -65,7 +65,7 @@ def expand(command: str, cwd: Path) -> list[str]:
     if "<run>" in command:
         command = command.replace("<run>", newest(cwd, "logs/train/runs/*/checkpoints/last.ckpt").parents[1].name)
     if "<id>" in command:
-        command = command.replace("<id>", newest(cwd, "logs/train/multiruns/*/optuna.db").parent.name)
+        command = command.replace("<id>", newest(cwd, "logs/train/multiruns/*/optuna.journal").parent.name)
     return shlex.split(command)
 
 

@@ -1,13 +1,13 @@
-"""Hydra multiruns as users start them: grid, Optuna (resumed), a failing job, joblib in parallel."""
+"""Hydra multiruns as users start them: grid, Optuna (failures, resume, storage), a failing job, joblib."""
 
 from __future__ import annotations
 
 import csv
-import sqlite3
 from pathlib import Path
 
+import optuna
 import pytest
-from conftest import SHARED_DATA, SYNTHETIC, run_train
+from conftest import SYNTHETIC, run_train
 
 FAST = [
     *SYNTHETIC,
@@ -66,26 +66,95 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     assert rows[-1]["overrides"].startswith("optimizer.lr=-1")
 
 
-def test_optuna_study_resumes_from_sqlite(tmp_path):
-    log_dir = tmp_path / "logs"
-    common = [
-        "hparams_search=etth1_optuna",
-        f"paths.data_dir={SHARED_DATA}",
-        "debug=limit",
-        "logger=none",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-    ]
-    first = run_train(["-m", *common, "hydra.sweeper.n_trials=3", f"paths.log_dir={log_dir}"], cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    root = sweep_root(log_dir)
-    second = run_train(["-m", *common, "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={root}"], cwd=tmp_path)
-    assert second.returncode == 0, second.stderr[-3000:]
-    with sqlite3.connect(root / "optuna.db") as db:
-        states = [s for (s,) in db.execute("select state from trials")]
-    assert len(states) == 5 and states.count("COMPLETE") >= 4
+SEARCH = """# @package _global_
+defaults:
+  - override /hydra/sweeper: optuna
+optimized_metric: val/mse
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    study_name: test
+    n_trials: 6
+    sampler:
+      name: random
+      seed: 0
+    params:
+      data.scaler: {scaler}
+      optimizer.lr: tag(log, interval(1e-4, 1e-2))
+"""
+
+
+def search(tmp_path: Path, *args: str, scaler: str = "choice(standard, bogus)"):
+    """`python train.py -m hparams_search=test ARGS` with the SEARCH space above, on the synthetic series."""
+    (tmp_path / "extra" / "hparams_search").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "extra" / "hparams_search" / "test.yaml").write_text(SEARCH.format(scaler=scaler))
+    extra = [f"hydra.searchpath=[file://{tmp_path / 'extra'}]", f"paths.log_dir={tmp_path / 'logs'}"]
+    return run_train(["-m", "hparams_search=test", *FAST, *extra, *args], cwd=tmp_path)
+
+
+def study_trials(root: Path, name: str = "test") -> list[optuna.trial.FrozenTrial]:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(root / "optuna.journal")))
+    return optuna.load_study(study_name=name, storage=storage).trials
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_an_optuna_search_records_failed_trials_and_goes_on(launcher, tmp_path):
+    parallel = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2"]
+    result = search(tmp_path, *(parallel if launcher == "joblib" else []))
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = sweep_root(tmp_path / "logs")
+    trials = study_trials(root)
+    states = [t.state.name for t in trials]
+    assert len(trials) == 6 and "RUNNING" not in states and {"COMPLETE", "FAIL"} <= set(states)
+    for trial in trials:
+        assert (trial.state.name == "FAIL") == (trial.params["data.scaler"] == "bogus")
+        if trial.state.name == "FAIL":
+            assert "data.scaler must be one of" in trial.user_attrs["error"]
     rows = summary(root)
-    assert len(rows) == 5 and len({r["job"] for r in rows}) == 5  # the resumed jobs got new dirs
+    assert sorted(r["status"] for r in rows) == sorted("ok" if s == "COMPLETE" else "failed" for s in states)
+    assert all("data.scaler must be one of" in r["error"] for r in rows if r["status"] == "failed")
+
+
+def test_a_search_whose_every_trial_fails_exits_non_zero_in_one_line(tmp_path):
+    result = search(tmp_path, "hydra.sweeper.n_trials=2", scaler="bogus")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "all 2 jobs of the sweep failed" in errors[0] and "Traceback" not in result.stderr
+    root = sweep_root(tmp_path / "logs")
+    assert [t.state.name for t in study_trials(root)] == ["FAIL", "FAIL"]
+    assert [r["status"] for r in summary(root)] == ["failed", "failed"]
+
+
+def test_a_resumed_search_adds_only_new_parameter_sets(tmp_path):
+    first = search(tmp_path, "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.name=tpe", scaler="standard")
+    assert first.returncode == 0, first.stderr[-3000:]
+    root = sweep_root(tmp_path / "logs")
+    second = search(
+        tmp_path,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.name=tpe",
+        f"hydra.sweep.dir={root}",
+        scaler="standard",
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    trials = study_trials(root)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 5
+    lrs = [t.params["optimizer.lr"] for t in trials]
+    assert len(set(lrs)) == 5  # the resumed trials replay none of the first three
+    assert len({r["job"] for r in summary(root)}) == 5  # and got new dirs
+
+
+def test_any_rdb_url_holds_the_study(tmp_path):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    result = search(tmp_path, "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={url}", scaler="standard")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = optuna.load_study(study_name="test", storage=url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+
+
+def test_an_unknown_sampler_is_refused(tmp_path):
+    result = search(tmp_path, "hydra.sweeper.sampler.name=grid")
+    assert result.returncode != 0 and "hydra.sweeper.sampler.name must be one of tpe, random" in result.stderr
 
 
 def test_joblib_runs_jobs_in_parallel_in_distinct_dirs(tmp_path):

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ _RUN_MODES = ("debug", "hparams_search")
 class SweepSummary(Callback):
     """At the end of a multirun, write `sweep_summary.csv`, `sweep_summary.md` and `best.yaml` in the sweep root.
 
+    When every job failed, it prints one line and exits with status 1.
     Rows come from each job directory's `.hydra/overrides.yaml` and `metrics.json` (written by every
     job, failed ones included), sorted by `optimized_metric`, lower first; failed jobs go last.
     """
@@ -42,6 +44,10 @@ class SweepSummary(Callback):
         if best["status"] == "ok":
             groups = {name for name in config.hydra.runtime.choices if not name.startswith("hydra")}
             write_text_atomic(root / "best.yaml", best_config(best, metric, root, groups))
+        else:  # nothing to compare: the sweep as a whole failed, and says so in its exit status
+            first = next((r["error"] for r in rows if r.get("error")), "no metrics.json")
+            print(f"error: all {len(rows)} jobs of the sweep failed, the first with: {first}", file=sys.stderr)
+            sys.exit(1)
 
 
 def job_dirs(root: Path) -> list[Path]:

@@ -1,0 +1,1 @@
+"""tunelab's Optuna sweeper (Hydra finds sweepers only in the hydra_plugins package)."""

@@ -1,0 +1,164 @@
+"""A Hydra sweeper on Optuna's ask/tell API: failed trials recorded, resumable studies, journal or RDB storage.
+
+Written here because no final release of hydra-optuna-sweeper runs on Optuna >= 3 with hydra-core 1.3,
+its 1.3.0 aborts a whole search on one failed trial, and no released sweeper lets a job reach its
+trial (which pruning needs). The loop: ask the study for up to `n_jobs` trials, launch them as
+ordinary Hydra jobs through the configured launcher (basic, joblib, submitit), tell each result.
+A job that fails or returns a non-finite value is told FAIL with its error; asked trials are never
+left RUNNING, even when the launcher itself raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import IntervalSweep, Override
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+# Environment of each job: how it reaches its own trial (pruning reports through these).
+TRIAL_ENV = ("TUNELAB_OPTUNA_STORAGE", "TUNELAB_OPTUNA_STUDY", "TUNELAB_OPTUNA_TRIAL")
+
+
+class OptunaSweeper(Sweeper):
+    """`hydra.sweeper.params` maps keys to search spaces in Hydra's override syntax:
+    `choice(a, b)` and `range(1, 5)` are categorical, `interval(lo, hi)` uniform, `tag(log, interval(..))`
+    log-uniform, `tag(int, interval(..))` integers; a plain value is fixed for every trial.
+    """
+
+    def __init__(
+        self,
+        study_name: str,
+        storage: str,
+        direction: str = "minimize",
+        n_trials: int = 20,
+        n_jobs: int = 1,
+        sampler: DictConfig | dict | None = None,
+        params: DictConfig | dict | None = None,
+        **ignored: Any,  # keys of the basic sweeper's config that Hydra also passes (max_batch_size)
+    ) -> None:
+        self.study_name, self.storage, self.direction = study_name, str(storage), direction
+        self.n_trials, self.n_jobs = int(n_trials), max(int(n_jobs), 1)
+        self.sampler = dict(sampler or {})
+        self.params = {str(k): str(v) for k, v in (params or {}).items()}
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        parser = OverridesParser.create()
+        fixed = parser.parse_overrides(arguments)
+        for override in fixed:
+            if override.is_sweep_override():
+                raise ValueError(
+                    f"'{override.input_line}' sweeps on the command line of an Optuna search; "
+                    "put searched keys in hydra.sweeper.params"
+                )
+        space, constant = search_space(parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()]))
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+
+        storage = open_storage(self.storage)
+        study = optuna.create_study(study_name=self.study_name, storage=storage, direction=self.direction,
+                                    load_if_exists=True)  # fmt: skip
+        # A resumed study gets a sampler seeded past its history, so it proposes new parameter sets
+        # instead of replaying the first search's.
+        study.sampler = make_sampler(self.sampler, offset=len(study.trials))
+        log.info(f"Optuna study '{self.study_name}' in {self.storage}: {len(study.trials)} trials so far")
+        base = [o.input_line for o in fixed] + constant
+        added = 0
+        while added < self.n_trials:
+            trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - added))]
+            jobs = [[*base, *(f"{k}={v}" for k, v in t.params.items()), *self._trial_env(t)] for t in trials]
+            told: set[int] = set()
+            try:
+                returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
+                for trial, ret in zip(trials, returns, strict=True):
+                    tell(study, trial, ret)
+                    told.add(trial.number)
+            finally:  # the launcher or a tell raised: no asked trial stays RUNNING
+                for trial in trials:
+                    if trial.number not in told:
+                        fail(study, trial, "the sweep stopped before this trial's result was told")
+            added += len(trials)
+
+    def _trial_env(self, trial: optuna.Trial) -> list[str]:
+        values = (self.storage, self.study_name, trial.number)
+        return [f"++hydra.job.env_set.{name}={value}" for name, value in zip(TRIAL_ENV, values, strict=True)]
+
+
+def search_space(overrides: list[Override]) -> tuple[dict[str, optuna.distributions.BaseDistribution], list[str]]:
+    """Optuna distributions of the swept keys, and the fixed `key=value` overrides."""
+    space, constant = {}, []
+    for override in overrides:
+        key, value = override.get_key_element(), override.value()
+        if isinstance(value, IntervalSweep):
+            if "int" in value.tags:
+                space[key] = optuna.distributions.IntDistribution(
+                    int(value.start), int(value.end), log="log" in value.tags
+                )
+            else:
+                space[key] = optuna.distributions.FloatDistribution(value.start, value.end, log="log" in value.tags)
+        elif override.is_sweep_override():  # choice / range: categorical over the override strings
+            space[key] = optuna.distributions.CategoricalDistribution(list(override.sweep_string_iterator()))
+        else:
+            constant.append(override.input_line)
+    return space, constant
+
+
+def open_storage(storage: str) -> str | optuna.storages.BaseStorage:
+    """An RDB URL (sqlite:///..., postgresql://...) as it is; anything else is a journal file path."""
+    if "://" in storage:
+        return storage
+    Path(storage).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+
+
+def make_sampler(settings: dict, offset: int) -> optuna.samplers.BaseSampler:
+    name = str(settings.get("name", "tpe"))
+    if name not in SAMPLERS:
+        raise ValueError(f"hydra.sweeper.sampler.name must be one of {', '.join(SAMPLERS)}; got '{name}'")
+    seed = settings.get("seed")
+    return SAMPLERS[name](seed=None if seed is None else int(seed) + offset)
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn) -> None:
+    if ret.status != JobStatus.COMPLETED:
+        fail(study, trial, repr(ret._return_value))  # return_value re-raises a failed job's exception
+        return
+    value = ret.return_value
+    if value is None or not math.isfinite(float(value)):
+        fail(study, trial, job_error(ret) or f"the job returned {value}")
+        return
+    study.tell(trial, float(value))
+
+
+def job_error(ret: JobReturn) -> str | None:
+    """The error a tunelab job recorded in its metrics.json (it returns NaN instead of raising)."""
+    try:
+        summary = json.loads((Path(ret.hydra_cfg.hydra.runtime.output_dir) / "metrics.json").read_text())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return summary.get("error")
+
+
+def fail(study: optuna.Study, trial: optuna.Trial, error: str) -> None:
+    trial.set_user_attr("error", error)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    log.warning(f"trial {trial.number} failed: {error}")
