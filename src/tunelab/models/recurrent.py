@@ -100,34 +100,33 @@ class RecurrentForecaster(Forecaster):
         rows = x.shape[0]
         if self.seg_len:  # (rows, L, C) -> (rows, L / seg_len, seg_len * C), each segment embedded
             x = self.embed(x.reshape(rows, -1, self.seg_len * self.core_inputs))
-        states = []
-        for i, layer in enumerate(self.layers):
-            if i:
-                x = self.dropout(x)
-            x, state = layer(x)
-            states.append(state)
+        x, states = self._run_layers(x)
         if self.decoder == "parallel":
             return self._decode_segments(states, rows)
         return self.head(self.dropout(x[:, -1])).view(rows, self.horizon, self.core_outputs)
 
+    def _run_layers(self, x: torch.Tensor, initial: list[State] | None = None) -> tuple[torch.Tensor, list[State]]:
+        """The recurrent stack, dropout between layers, from `initial` states (zeros when None)."""
+        states = []
+        for i, layer in enumerate(self.layers):
+            if i:
+                x = self.dropout(x)
+            x, state = layer(x, None if initial is None else initial[i])
+            states.append(state)
+        return x, states
+
     def _decode_segments(self, states: list[State], rows: int) -> torch.Tensor:
         """All output segments at once: rows * n_out length-1 sequences, one recurrent call per layer."""
         n_out = self.position.shape[0]
-        queries = self.position.expand(rows, -1, -1)  # (rows, n_out, width)
-        if self.channel is not None:  # row b * n_channels + c is channel c (see Forecaster)
+        if self.channel is None:
+            queries = self.position.expand(rows, -1, -1)  # (rows, n_out, width)
+        else:  # row b * n_channels + c is channel c (see Forecaster)
             per_channel = torch.cat(
-                [
-                    self.position.expand(self.n_channels, -1, -1),
-                    self.channel.unsqueeze(1).expand(-1, n_out, -1),
-                ],
+                [self.position.expand(self.n_channels, -1, -1), self.channel.unsqueeze(1).expand(-1, n_out, -1)],
                 dim=-1,
             )
             queries = per_channel.repeat(rows // self.n_channels, 1, 1)
-        y = queries.reshape(rows * n_out, 1, -1)
-        for i, (layer, state) in enumerate(zip(self.layers, states, strict=True)):
-            if i:
-                y = self.dropout(y)
-            y, _ = layer(y, _repeat_state(state, n_out))
+        y, _ = self._run_layers(queries.reshape(rows * n_out, 1, -1), [_repeat_state(s, n_out) for s in states])
         # (rows * n_out, seg_len * outputs) in row-major order is (rows, horizon, outputs)
         return self.head(self.dropout(y[:, 0])).view(rows, self.horizon, self.core_outputs)
 
