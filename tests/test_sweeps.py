@@ -80,14 +80,16 @@ hydra:
       seed: 0
     params:
       data.scaler: {scaler}
-      optimizer.lr: tag(log, interval(1e-4, 1e-2))
+      optimizer.lr: {lr}
 """
 
 
-def search(tmp_path: Path, *args: str, scaler: str = "choice(standard, bogus)"):
+def search(
+    tmp_path: Path, *args: str, scaler: str = "choice(standard, bogus)", lr: str = "tag(log, interval(1e-4, 1e-2))"
+):
     """`python train.py -m hparams_search=test ARGS` with the SEARCH space above, on the synthetic series."""
     (tmp_path / "extra" / "hparams_search").mkdir(parents=True, exist_ok=True)
-    (tmp_path / "extra" / "hparams_search" / "test.yaml").write_text(SEARCH.format(scaler=scaler))
+    (tmp_path / "extra" / "hparams_search" / "test.yaml").write_text(SEARCH.format(scaler=scaler, lr=lr))
     extra = [f"hydra.searchpath=[file://{tmp_path / 'extra'}]", f"paths.log_dir={tmp_path / 'logs'}"]
     return run_train(["-m", "hparams_search=test", *FAST, *extra, *args], cwd=tmp_path)
 

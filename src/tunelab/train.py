@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from tunelab.errors import UserError, quiet_write_failures, user_message
 from tunelab.training import resolvers
 from tunelab.training.checks import check_checkpoint, check_config, check_monitors
+from tunelab.training.pruning import trial_pruning
 from tunelab.training.run_files import finite_floats, flat_hparams, log_hparams, write_json_atomic
 from tunelab.training.tuning import tune
 
@@ -39,7 +40,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule, model = build_data_and_task(cfg)
     check_monitors(cfg, model.val_metric_names)
     loggers = instantiate_each(cfg.get("logger"))
-    callbacks = build_callbacks(cfg, loggers)
+    pruning = trial_pruning(cfg)  # a job of a pruned Optuna search reports to its trial
+    callbacks = build_callbacks(cfg, loggers) + ([pruning] if pruning else [])
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     tuned = tune(trainer, model, datamodule, cfg.tune) if cfg.tune.lr_find or cfg.tune.batch_size else {}
 
@@ -54,11 +56,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # Keras' restore_best_weights: score the checkpoint with the best val loss, not the last epoch.
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = best or None
-    metrics = finite_floats(trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0])
-    metrics.update(finite_floats(trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)[0]))
+    if pruning and pruning.pruned:  # the search has stopped caring: no final validation, no test
+        metrics = finite_floats({pruning.monitor: pruning.pruned_value})
+    else:
+        metrics = finite_floats(trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0])
+        metrics.update(finite_floats(trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)[0]))
 
     summary = {
-        "status": "ok",
+        "status": "pruned" if pruning and pruning.pruned else "ok",
         "metrics": metrics,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,

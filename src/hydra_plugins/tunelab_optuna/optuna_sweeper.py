@@ -1,11 +1,13 @@
-"""A Hydra sweeper on Optuna's ask/tell API: failed trials recorded, resumable studies, journal or RDB storage.
+"""A Hydra sweeper on Optuna's ask/tell API: failed and pruned trials, resumable studies, shared storage.
 
 Written here because no final release of hydra-optuna-sweeper runs on Optuna >= 3 with hydra-core 1.3,
 its 1.3.0 aborts a whole search on one failed trial, and no released sweeper lets a job reach its
 trial (which pruning needs). The loop: ask the study for up to `n_jobs` trials, launch them as
 ordinary Hydra jobs through the configured launcher (basic, joblib, submitit), tell each result.
-A job that fails or returns a non-finite value is told FAIL with its error; asked trials are never
-left RUNNING, even when the launcher itself raises.
+A job that fails or returns a non-finite value is told FAIL with its error, one that its pruner
+stopped (tunelab.training.pruning) PRUNED; asked trials are never left RUNNING, even when the
+launcher itself raises. Several sweeper processes may share one study (journal file or RDB URL):
+each asks its own trials, in job dirs named by trial number.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from tunelab.training.pruning import TRIAL_ENV, make_pruner, open_storage
+from tunelab.training.resolvers import run_id
+
 log = logging.getLogger(__name__)
 
 SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
-# Environment of each job: how it reaches its own trial (pruning reports through these).
-TRIAL_ENV = ("TUNELAB_OPTUNA_STORAGE", "TUNELAB_OPTUNA_STUDY", "TUNELAB_OPTUNA_TRIAL")
 
 
 class OptunaSweeper(Sweeper):
@@ -74,18 +77,17 @@ class OptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
-        storage = open_storage(self.storage)
-        study = optuna.create_study(study_name=self.study_name, storage=storage, direction=self.direction,
+        # The pruner lives in the study object, not in the storage: jobs load it from the same `pruner`
+        # group; here it matters to samplers that follow it (TPE samples within a Hyperband bracket).
+        study = optuna.create_study(study_name=self.study_name, storage=open_storage(self.storage),
+                                    direction=self.direction, pruner=make_pruner(self.config.get("pruner")),
                                     load_if_exists=True)  # fmt: skip
-        # A resumed study gets a sampler seeded past its history, so it proposes new parameter sets
-        # instead of replaying the first search's.
-        study.sampler = make_sampler(self.sampler, offset=len(study.trials))
         log.info(f"Optuna study '{self.study_name}' in {self.storage}: {len(study.trials)} trials so far")
         base = [o.input_line for o in fixed] + constant
         added = 0
         while added < self.n_trials:
-            trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - added))]
-            jobs = [[*base, *(f"{k}={v}" for k, v in t.params.items()), *self._trial_env(t)] for t in trials]
+            trials = [self._ask(study, space) for _ in range(min(self.n_jobs, self.n_trials - added))]
+            jobs = [[*base, *(f"{k}={v}" for k, v in t.params.items()), *self._job_settings(t)] for t in trials]
             told: set[int] = set()
             try:
                 returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
@@ -98,9 +100,25 @@ class OptunaSweeper(Sweeper):
                         fail(study, trial, "the sweep stopped before this trial's result was told")
             added += len(trials)
 
-    def _trial_env(self, trial: optuna.Trial) -> list[str]:
+    def _ask(self, study: optuna.Study, space: dict[str, optuna.distributions.BaseDistribution]) -> optuna.Trial:
+        """A new trial, its parameters drawn by a sampler seeded with seed + the trial's number.
+
+        Trial numbers are unique in a study, so workers sharing it draw different parameters, a resumed
+        search does not replay the first one's proposals, and trial n gets the same draw on a rerun
+        with the same history.
+        """
+        trial = study.ask()
+        study.sampler = make_sampler(self.sampler, offset=trial.number)
+        for name, distribution in space.items():
+            suggest(trial, name, distribution)
+        return trial
+
+    def _job_settings(self, trial: optuna.Trial) -> list[str]:
+        """The job's dir named by its trial number (the launcher's job numbers are per process), and its
+        way to the trial (pruning)."""
         values = (self.storage, self.study_name, trial.number)
-        return [f"++hydra.job.env_set.{name}={value}" for name, value in zip(TRIAL_ENV, values, strict=True)]
+        env = [f"++hydra.job.env_set.{name}={value}" for name, value in zip(TRIAL_ENV, values, strict=True)]
+        return [f"hydra.sweep.subdir={trial.number}_{run_id()}", *env]
 
 
 def search_space(overrides: list[Override]) -> tuple[dict[str, optuna.distributions.BaseDistribution], list[str]]:
@@ -122,14 +140,6 @@ def search_space(overrides: list[Override]) -> tuple[dict[str, optuna.distributi
     return space, constant
 
 
-def open_storage(storage: str) -> str | optuna.storages.BaseStorage:
-    """An RDB URL (sqlite:///..., postgresql://...) as it is; anything else is a journal file path."""
-    if "://" in storage:
-        return storage
-    Path(storage).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
-
-
 def make_sampler(settings: dict, offset: int) -> optuna.samplers.BaseSampler:
     name = str(settings.get("name", "tpe"))
     if name not in SAMPLERS:
@@ -138,24 +148,36 @@ def make_sampler(settings: dict, offset: int) -> optuna.samplers.BaseSampler:
     return SAMPLERS[name](seed=None if seed is None else int(seed) + offset)
 
 
+def suggest(trial: optuna.Trial, name: str, distribution: optuna.distributions.BaseDistribution) -> None:
+    if isinstance(distribution, optuna.distributions.FloatDistribution):
+        trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
+    elif isinstance(distribution, optuna.distributions.IntDistribution):
+        trial.suggest_int(name, distribution.low, distribution.high, log=distribution.log)
+    else:
+        trial.suggest_categorical(name, distribution.choices)
+
+
 def tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn) -> None:
     if ret.status != JobStatus.COMPLETED:
         fail(study, trial, repr(ret._return_value))  # return_value re-raises a failed job's exception
         return
+    summary = job_summary(ret)
+    if summary.get("status") == "pruned":  # the job stopped itself after its trial's pruner said so
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return
     value = ret.return_value
     if value is None or not math.isfinite(float(value)):
-        fail(study, trial, job_error(ret) or f"the job returned {value}")
+        fail(study, trial, summary.get("error") or f"the job returned {value}")
         return
     study.tell(trial, float(value))
 
 
-def job_error(ret: JobReturn) -> str | None:
-    """The error a tunelab job recorded in its metrics.json (it returns NaN instead of raising)."""
+def job_summary(ret: JobReturn) -> dict[str, Any]:
+    """What a tunelab job recorded in its metrics.json: status ok / pruned / failed, and the error."""
     try:
-        summary = json.loads((Path(ret.hydra_cfg.hydra.runtime.output_dir) / "metrics.json").read_text())
+        return json.loads((Path(ret.hydra_cfg.hydra.runtime.output_dir) / "metrics.json").read_text())
     except (OSError, ValueError, AttributeError, TypeError):
-        return None
-    return summary.get("error")
+        return {}
 
 
 def fail(study: optuna.Study, trial: optuna.Trial, error: str) -> None:

@@ -29,7 +29,9 @@ class SweepSummary(Callback):
 
     When every job failed, it prints one line and exits with status 1.
     Rows come from each job directory's `.hydra/overrides.yaml` and `metrics.json` (written by every
-    job, failed ones included), sorted by `optimized_metric`, lower first; failed jobs go last.
+    job, failed ones included), sorted by `optimized_metric`, lower first: finished jobs, then pruned
+    ones (by the value they were pruned on), then failed ones. With several sweep processes on one
+    sweep dir (Optuna workers), each rewrites the summary when it ends, the last with every job.
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -44,7 +46,7 @@ class SweepSummary(Callback):
         if best["status"] == "ok":
             groups = {name for name in config.hydra.runtime.choices if not name.startswith("hydra")}
             write_text_atomic(root / "best.yaml", best_config(best, metric, root, groups))
-        else:  # nothing to compare: the sweep as a whole failed, and says so in its exit status
+        elif all(r["status"] == "failed" for r in rows):  # the sweep as a whole failed: so says its exit status
             first = next((r["error"] for r in rows if r.get("error")), "no metrics.json")
             print(f"error: all {len(rows)} jobs of the sweep failed, the first with: {first}", file=sys.stderr)
             sys.exit(1)
@@ -74,8 +76,8 @@ def job_row(job_dir: Path) -> dict[str, Any]:
 
 def sort_key(row: dict[str, Any], metric: str) -> tuple[int, float]:
     value = row.get(metric)
-    ok = row["status"] == "ok" and isinstance(value, int | float) and math.isfinite(value)
-    return (0, value) if ok else (1, math.inf)
+    rank = {"ok": 0, "pruned": 1}.get(row["status"], 2)
+    return (rank, value) if rank < 2 and isinstance(value, int | float) and math.isfinite(value) else (2, math.inf)
 
 
 def columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -100,7 +102,7 @@ def to_markdown(rows: list[dict[str, Any]], metric: str) -> str:
         return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
     lines = [
-        f"Sorted by {metric} (lower is better); failed jobs last.",
+        f"Sorted by {metric} (lower is better); pruned jobs (value when pruned) after finished ones, failed last.",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + " --- |" * len(cols),
