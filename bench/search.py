@@ -1,7 +1,7 @@
 """Pruned against unpruned: the same Optuna search on ETTh1 run once per pruner, side by side.
 
-    python bench/search.py --data-dir ../shared/data                      # 20 trials, pruner none then median
-    python bench/search.py --pruners none hyperband --trials 20
+    python bench/search.py --data-dir ../shared/data                      # 20 trials, pruner none then halving
+    python bench/search.py --pruners none median hyperband --overrides hydra.sweeper.sampler.seed=7
     python bench/search.py --trials 3 --overrides trainer.max_epochs=2    # a smoke run
 
 Each search is `python train.py -m hparams_search=<search> pruner=<p> hydra.sweeper.n_trials=<n>` in a
@@ -99,7 +99,7 @@ def table(searches: list[Search]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--search", default="etth1_s96_optuna", help="hparams_search option")
-    parser.add_argument("--pruners", nargs="+", default=["none", "median"], help="the first is the reference")
+    parser.add_argument("--pruners", nargs="+", default=["none", "halving"], help="the first is the reference")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
     parser.add_argument("--overrides", nargs="*", default=[], help="more train.py overrides for every trial")
