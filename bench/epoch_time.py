@@ -29,7 +29,7 @@ import torch
 
 from tunelab.cli import compose_train
 from tunelab.train import build_data_and_task
-from tunelab.training.optim import build_optimizer
+from tunelab.training.optim.optimizers import build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SEGMENT = "segment GRU-512 (etth1_m96)"

@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 
 from tunelab.cli import compose_train
 from tunelab.train import build_callbacks, build_data_and_task, instantiate_each
-from tunelab.training.optim import build_optimizer
+from tunelab.training.optim.optimizers import build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 20

@@ -26,7 +26,7 @@ from pathlib import Path
 import optuna
 import torch
 
-from tunelab.training.pruning import open_storage
+from tunelab.training.callbacks.pruning import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]

@@ -16,8 +16,8 @@ from lightning.pytorch.callbacks import Callback
 from tunelab.data.cifar_archive import load_cifar10
 from tunelab.models import AirbenchNet
 from tunelab.train import build_callbacks, build_data_and_task
-from tunelab.training.lookahead import Lookahead
-from tunelab.training.optim import build_optimizer
+from tunelab.training.callbacks.lookahead import Lookahead
+from tunelab.training.optim.optimizers import build_optimizer
 
 
 def test_stem_whitens_the_patches_of_its_data():

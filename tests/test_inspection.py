@@ -20,7 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from tunelab.train import train
-from tunelab.training.gradients import GradientMonitor
+from tunelab.training.callbacks.gradients import GradientMonitor
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from tunelab.models import RecurrentForecaster
-from tunelab.training.optim import build_optimizer, parameter_groups
+from tunelab.training.optim.optimizers import build_optimizer, parameter_groups
 
 
 def test_decay_on_weights_only():

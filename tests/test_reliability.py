@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import QUIET, ROOT, read_metrics, run_dirs, run_train
 
-from tunelab.training.checkpoint_io import AtomicCheckpointIO
+from tunelab.training.callbacks.checkpoint_io import AtomicCheckpointIO
 
 # ~250 steps per epoch on this CPU: long enough to kill a run in the middle of an epoch
 SLOW = [

@@ -7,7 +7,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR, LinearLR, ReduceLROnPlateau
 
 from tunelab.errors import UserError
-from tunelab.training import schedules as S
+from tunelab.training.optim import schedules as S
 
 
 def lrs(name: str, steps: int, warmup: int = 0, total: int = 100, **params) -> list[float]:

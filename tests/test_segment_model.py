@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from tunelab.errors import UserError
 from tunelab.models import RecurrentForecaster
 from tunelab.train import build_data_and_task, train
-from tunelab.training.schedules import build_scheduler
+from tunelab.training.optim.schedules import build_scheduler
 
 # (encoder seg_len, decoder, channel embedding): the per-timestep and segment encoders, both decoders
 VARIANTS = [(0, "direct", False), (6, "direct", False), (6, "parallel", False), (6, "parallel", True)]

@@ -13,8 +13,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tunelab.errors import UserError, user_message
 from tunelab.train import build_data_and_task
-from tunelab.training.checks import check_checkpoint
-from tunelab.training.run_files import finite_floats, write_json_atomic, write_text_atomic
+from tunelab.training.run.checks import check_checkpoint
+from tunelab.training.run.run_files import finite_floats, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError, quiet_write_failures, user_message
-from tunelab.training import resolvers
-from tunelab.training.checks import check_checkpoint, check_config, check_monitors
-from tunelab.training.pruning import trial_pruning
-from tunelab.training.run_files import finite_floats, flat_hparams, log_hparams, write_json_atomic
-from tunelab.training.tuning import tune
+from tunelab.training.callbacks.pruning import trial_pruning
+from tunelab.training.hydra_hooks import resolvers
+from tunelab.training.run.checks import check_checkpoint, check_config, check_monitors
+from tunelab.training.run.run_files import finite_floats, flat_hparams, log_hparams, write_json_atomic
+from tunelab.training.run.tuning import tune
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ its 1.3.0 aborts a whole search on one failed trial, and no released sweeper let
 trial (which pruning needs). The loop: ask the study for up to `n_jobs` trials, launch them as
 ordinary Hydra jobs through the configured launcher (basic, joblib, submitit), tell each result.
 A job that fails or returns a non-finite value is told FAIL with its error, one that its pruner
-stopped (tunelab.training.pruning) PRUNED; asked trials are never left RUNNING, even when the
+stopped (tunelab.training.callbacks.pruning) PRUNED; asked trials are never left RUNNING, even when the
 launcher itself raises. Several sweeper processes may share one study (journal file or RDB URL):
 each asks its own trials, in job dirs named by trial number.
 """
@@ -27,8 +27,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from tunelab.training.pruning import TRIAL_ENV, make_pruner, open_storage
-from tunelab.training.resolvers import run_id
+from tunelab.training.callbacks.pruning import TRIAL_ENV, make_pruner, open_storage
+from tunelab.training.hydra_hooks.resolvers import run_id
 
 log = logging.getLogger(__name__)
 

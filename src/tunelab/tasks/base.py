@@ -12,9 +12,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torch.optim import Optimizer
 
-from tunelab.training.log_steps import writes_logs_now
-from tunelab.training.optim import build_optimizer
-from tunelab.training.schedules import build_scheduler
+from tunelab.training.callbacks.log_steps import writes_logs_now
+from tunelab.training.optim.optimizers import build_optimizer
+from tunelab.training.optim.schedules import build_scheduler
 
 
 class TrainingTask(L.LightningModule):

@@ -8,7 +8,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim import Optimizer
 
-from tunelab.training.log_steps import writes_logs_now
+from tunelab.training.callbacks.log_steps import writes_logs_now
 
 
 class GradientMonitor(Callback):

@@ -14,8 +14,8 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from tunelab.training.output_check import output_root
-from tunelab.training.run_files import write_text_atomic
+from tunelab.training.hydra_hooks.output_check import output_root
+from tunelab.training.run.run_files import write_text_atomic
 
 # Overrides that describe the machine, not the experiment: left out of the table and of best.yaml.
 _LOCAL_PREFIXES = ("paths.", "hydra.", "hparams_search")

@@ -13,7 +13,7 @@ from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from tunelab.training.run_files import write_bytes_atomic
+from tunelab.training.run.run_files import write_bytes_atomic
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

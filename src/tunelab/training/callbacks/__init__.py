@@ -1,0 +1,1 @@
+"""Lightning callbacks and plugins: what runs inside `trainer.fit`."""

@@ -1,0 +1,1 @@
+"""Optimizers and learning-rate schedules built from the `optimizer` and `scheduler` groups."""
