@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,31 @@ def ett_dir() -> Path:
     if not (ETT_DIR / "ETTh1.csv").is_file():
         pytest.skip(f"real ETT data not found at {ETT_DIR}")
     return ETT_DIR
+
+
+@contextlib.contextmanager
+def tensorboard_server(logdir: Path):
+    """A real `tensorboard --logdir LOGDIR` on a free local port; yields its base URL."""
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "tensorboard"),
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url, deadline = None, time.time() + 60
+        while url is None and time.time() < deadline:
+            found = re.search(r"(http://[\w.:]+)/", server.stderr.readline())
+            url = found.group(1) if found else None
+        assert url, "tensorboard did not report its address"
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

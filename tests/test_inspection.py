@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-import time
 import types
 import urllib.parse
 import urllib.request
@@ -15,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import QUICK, SYNTHETIC, compose_cfg, read_metrics, run_dirs, run_train
+from conftest import QUICK, SYNTHETIC, compose_cfg, read_metrics, run_dirs, run_train, tensorboard_server
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -60,32 +56,11 @@ def test_event_files_hold_curves_hparams_and_figures(trained_run):
 
 
 def test_tensorboard_server_serves_the_scalars(trained_run):
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "tensorboard"),
-            "--logdir",
-            str(trained_run),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url, deadline = None, time.time() + 60
-        while url is None and time.time() < deadline:
-            found = re.search(r"(http://[\w.:]+)/", server.stderr.readline())
-            url = found.group(1) if found else None
-        assert url
+    with tensorboard_server(trained_run) as url:
         query = urllib.parse.urlencode({"tag": "val/mse", "run": "tensorboard"})
         points = json.load(urllib.request.urlopen(f"{url}/data/plugin/scalars/scalars?{query}", timeout=30))
-        assert len(points) >= 2 and all(len(p) == 3 for p in points)  # [wall time, step, value]
-        assert points[-1][2] == pytest.approx(read_metrics(trained_run)["metrics"]["val/mse"], rel=1e-6)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    assert len(points) >= 2 and all(len(p) == 3 for p in points)  # [wall time, step, value]
+    assert points[-1][2] == pytest.approx(read_metrics(trained_run)["metrics"]["val/mse"], rel=1e-6)
 
 
 def test_eval_reproduces_the_training_test_metrics_and_writes_forecasts(trained_run, tmp_path):

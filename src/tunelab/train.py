@@ -22,7 +22,8 @@ from tunelab.errors import UserError, quiet_write_failures, user_message
 from tunelab.training.callbacks.pruning import trial_pruning
 from tunelab.training.hydra_hooks import resolvers
 from tunelab.training.run.checks import check_checkpoint, check_config, check_monitors
-from tunelab.training.run.run_files import finite_floats, flat_hparams, log_hparams, write_json_atomic
+from tunelab.training.run.hparams import log_hparams, run_hparams
+from tunelab.training.run.run_files import finite_floats, write_json_atomic
 from tunelab.training.run.tuning import tune
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     }
     if trainer.is_global_zero:
         write_json_atomic(output_dir / "metrics.json", summary)
-        log_hparams(loggers, {**flat_hparams(cfg), **tuned}, metrics)
+        log_hparams(loggers, {**run_hparams(cfg), **tuned}, metrics)
     return metrics
 
 

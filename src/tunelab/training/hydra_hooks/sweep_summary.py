@@ -1,4 +1,4 @@
-"""After a multirun: one table of every job (CSV and markdown) and the best job as a reusable config."""
+"""After a multirun: every job and every configuration (mean ± std over seeds) in tables, the best as a config."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,16 @@ _RUN_MODES = ("debug", "hparams_search")
 
 
 class SweepSummary(Callback):
-    """At the end of a multirun, write `sweep_summary.csv`, `sweep_summary.md` and `best.yaml` in the sweep root.
+    """At the end of a multirun, write `sweep_summary.csv`, `sweep_groups.csv`, `sweep_summary.md` and
+    `best.yaml` in the sweep root.
 
-    When every job failed, it prints one line and exits with status 1.
     Rows come from each job directory's `.hydra/overrides.yaml` and `metrics.json` (written by every
-    job, failed ones included), sorted by `optimized_metric`, lower first: finished jobs, then pruned
-    ones (by the value they were pruned on), then failed ones. With several sweep processes on one
-    sweep dir (Optuna workers), each rewrites the summary when it ends, the last with every job.
+    job, failed ones included). Overrides with the same value in every job are the sweep's constants;
+    the others are its parameters, one column each. Jobs whose parameters differ only in `seed` form
+    one group, with the mean and std of every metric over its finished jobs; groups are ranked by the
+    mean of `optimized_metric`, lower first. Pruned and failed jobs are listed below the ranking.
+    With several sweep processes on one sweep dir (Optuna workers), each rewrites the files when it
+    ends, the last with every job. When every job failed, it prints one line and exits with status 1.
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -40,12 +44,14 @@ class SweepSummary(Callback):
         rows = sorted((job_row(d) for d in job_dirs(root)), key=lambda r: sort_key(r, metric))
         if not rows:
             return
-        write_text_atomic(root / "sweep_summary.csv", to_csv(rows))
-        write_text_atomic(root / "sweep_summary.md", to_markdown(rows, metric))
-        best = rows[0]
-        if best["status"] == "ok":
-            groups = {name for name in config.hydra.runtime.choices if not name.startswith("hydra")}
-            write_text_atomic(root / "best.yaml", best_config(best, metric, root, groups))
+        params, constants = split_overrides(rows)
+        groups = sorted(group_rows(rows, params), key=lambda g: sort_key(g, metric))
+        write_text_atomic(root / "sweep_summary.csv", to_csv(rows, params, job_columns(rows, params)))
+        write_text_atomic(root / "sweep_groups.csv", to_csv(groups, params, group_columns(groups, params)))
+        write_text_atomic(root / "sweep_summary.md", to_markdown(rows, groups, params, constants, metric))
+        if groups and groups[0]["status"] == "ok":
+            choices = {name for name in config.hydra.runtime.choices if not name.startswith("hydra")}
+            write_text_atomic(root / "best.yaml", best_config(groups[0], metric, root, choices))
         elif all(r["status"] == "failed" for r in rows):  # the sweep as a whole failed: so says its exit status
             first = next((r["error"] for r in rows if r.get("error")), "no metrics.json")
             print(f"error: all {len(rows)} jobs of the sweep failed, the first with: {first}", file=sys.stderr)
@@ -53,7 +59,9 @@ class SweepSummary(Callback):
 
 
 def job_dirs(root: Path) -> list[Path]:
-    return sorted(p.parent.parent for p in root.glob("*/.hydra/overrides.yaml"))
+    """Job dirs in job number order (their names start with it)."""
+    dirs = [p.parent.parent for p in root.glob("*/.hydra/overrides.yaml")]
+    return sorted(dirs, key=lambda d: (int(d.name.split("_")[0]) if d.name.split("_")[0].isdigit() else -1, d.name))
 
 
 def job_row(job_dir: Path) -> dict[str, Any]:
@@ -71,7 +79,36 @@ def job_row(job_dir: Path) -> dict[str, Any]:
         )
         row.update(summary.get("metrics", {}))
     row["_overrides"] = overrides
+    row["_values"] = dict(o.lstrip("+").partition("=")[::2] for o in overrides)
     return row
+
+
+def split_overrides(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
+    """The override keys whose value differs between jobs (in command-line order), and the constant ones."""
+    keys = list(dict.fromkeys(k for r in rows for k in r["_values"]))
+    params = [k for k in keys if len({r["_values"].get(k) for r in rows}) > 1]
+    constants = {k: rows[0]["_values"][k] for k in keys if k not in params}
+    return params, constants
+
+
+def group_rows(rows: list[dict[str, Any]], params: list[str]) -> list[dict[str, Any]]:
+    """One row per configuration (the parameters but `seed`): mean and std of each metric over its finished jobs."""
+    by_config: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_config.setdefault(tuple(row["_values"].get(k) for k in params if k != "seed"), []).append(row)
+    groups = []
+    for jobs in by_config.values():
+        done = [j for j in jobs if j["status"] == "ok"]
+        group: dict[str, Any] = {k: jobs[0]["_values"].get(k) for k in params if k != "seed"}
+        group.update(jobs=len(jobs), finished=len(done), status="ok" if done else jobs[0]["status"])
+        for name in metric_names(done):
+            values = [j[name] for j in done if isinstance(j.get(name), int | float)]
+            group[name] = statistics.fmean(values)
+            group[f"{name} std"] = statistics.stdev(values) if len(values) > 1 else None
+        group["_jobs"] = jobs
+        group["_overrides"] = [o for o in jobs[0]["_overrides"] if not o.lstrip("+").startswith("seed=")]
+        groups.append(group)
+    return groups
 
 
 def sort_key(row: dict[str, Any], metric: str) -> tuple[int, float]:
@@ -80,45 +117,88 @@ def sort_key(row: dict[str, Any], metric: str) -> tuple[int, float]:
     return (rank, value) if rank < 2 and isinstance(value, int | float) and math.isfinite(value) else (2, math.inf)
 
 
-def columns(rows: list[dict[str, Any]]) -> list[str]:
-    metrics = sorted({k for r in rows for k in r if k.startswith(("val/", "test/"))})
-    return ["job", "overrides", "status", *metrics, "epochs", "seconds", "error"]
+def metric_names(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted({k for r in rows for k in r if k.startswith(("val/", "test/")) and not k.endswith(" std")})
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def job_columns(rows: list[dict[str, Any]], params: list[str]) -> list[str]:
+    return ["job", *params, "status", *metric_names(rows), "epochs", "seconds", "error", "overrides"]
+
+
+def group_columns(groups: list[dict[str, Any]], params: list[str]) -> list[str]:
+    stats = [c for name in metric_names(groups) for c in (name, f"{name} std")]
+    return [*(p for p in params if p != "seed"), "jobs", "finished", *stats]
+
+
+def to_csv(rows: list[dict[str, Any]], params: list[str], cols: list[str]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns(rows), extrasaction="ignore")
+    writer = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({**r, **r.get("_values", {})} if "_values" in r else r for r in rows)
     return out.getvalue()
 
 
-def to_markdown(rows: list[dict[str, Any]], metric: str) -> str:
-    cols = [c for c in columns(rows) if c != "error" or any(r.get("error") for r in rows)]
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = [
-        f"Sorted by {metric} (lower is better); pruned jobs (value when pruned) after finished ones, failed last.",
-        "",
-        "| " + " | ".join(cols) + " |",
-        "|" + " --- |" * len(cols),
-    ]
-    lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+def cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def best_config(row: dict[str, Any], metric: str, root: Path, groups: set[str]) -> str:
-    """The best job's overrides as an experiment config: copy to conf/experiment/ and run experiment=NAME.
+def table(header: list[str], lines: list[list[str]]) -> list[str]:
+    rule = "|" + " --- |" * len(header)
+    return ["| " + " | ".join(header) + " |", rule, *("| " + " | ".join(cells) + " |" for cells in lines), ""]
 
-    `groups` are the config group names: their overrides become defaults-list entries.
+
+def mean_std(group: dict[str, Any], name: str) -> str:
+    std = group.get(f"{name} std")
+    return cell(group.get(name)) + ("" if std is None else f" ± {std:.2g}")
+
+
+def to_markdown(
+    rows: list[dict[str, Any]], groups: list[dict[str, Any]], params: list[str], constants: dict, metric: str
+) -> str:
+    """Constants once, then the finished configurations ranked (mean ± std over seeds), then pruned and failed jobs."""
+    out = [f"Sweep of {len(rows)} jobs, ranked by {metric} (lower is better).", ""]
+    if constants:
+        out += ["Every job: `" + " ".join(f"{k}={v}" for k, v in constants.items()) + "`", ""]
+    ranked = [g for g in groups if g["status"] == "ok"]
+    if ranked:
+        config, names = [p for p in params if p != "seed"], metric_names(ranked)
+        lines = [[*(cell(g.get(p)) for p in config), jobs_cell(g), *(mean_std(g, n) for n in names)] for g in ranked]
+        out += table([*config, "jobs (finished)" if "seed" in params else "job", *names], lines)
+    rest = [r for r in rows if r["status"] != "ok"]
+    if rest:
+        cols = ["status", metric, "epochs", "error"]
+        lines = [
+            [r["job"], *(cell(r["_values"].get(p)) for p in params), *(cell(r.get(c)) for c in cols)] for r in rest
+        ]
+        out += [
+            "Pruned (with the value they were pruned on) and failed jobs:",
+            "",
+            *table(["job", *params, *cols], lines),
+        ]
+    return "\n".join(out)
+
+
+def jobs_cell(group: dict[str, Any]) -> str:
+    """The job dir of a single-job configuration, else how many of its jobs finished."""
+    jobs = group["_jobs"]
+    return jobs[0]["job"] if len(jobs) == 1 else f"{group['finished']} of {len(jobs)}"
+
+
+def best_config(group: dict[str, Any], metric: str, root: Path, groups: set[str]) -> str:
+    """The best configuration's overrides as an experiment config: copy to conf/experiment/, run experiment=NAME.
+
+    With several seeds, the seed is left out. `groups` are the config group names: their overrides become
+    defaults-list entries.
     """
+    jobs = group["_jobs"]
+    overrides = jobs[0]["_overrides"] if len(jobs) == 1 else group["_overrides"]
+    score = f"{metric} = {group[metric]}" + (f" (mean of {group['finished']} seeds)" if len(jobs) > 1 else "")
+    where = f"job {jobs[0]['job']}" if len(jobs) == 1 else "jobs " + ", ".join(j["job"] for j in jobs)
     defaults: list[str | dict[str, Any]] = []
     values: dict[str, Any] = {}
-    for override in row["_overrides"]:
+    for override in overrides:
         key, _, raw = override.lstrip("+").partition("=")
         value = yaml.safe_load(raw) if raw else None
         if key in _RUN_MODES:
@@ -134,8 +214,8 @@ def best_config(row: dict[str, Any], metric: str, root: Path, groups: set[str]) 
                 node = node.setdefault(part, {})
             node[leaf] = value
     header = (
-        f"# @package _global_\n# Best job of the sweep in {root}: {metric} = {row.get(metric)} "
-        f"(job {row['job']}).\n# Copy into conf/experiment/ and run: python train.py experiment=<name>\n"
+        f"# @package _global_\n# Best configuration of the sweep in {root}: {score}, {where}.\n"
+        "# Copy into conf/experiment/ and run: python train.py experiment=<name>\n"
     )
     body = {"defaults": [*defaults, "_self_"], **values} if defaults else values
     return header + yaml.safe_dump(body, sort_keys=False)

@@ -1,4 +1,4 @@
-"""What a run leaves on disk besides Lightning's own files: metrics.json, flat hyperparameters."""
+"""What a run leaves on disk besides Lightning's own files: metrics.json, written so that a kill cannot truncate it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,6 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-from lightning.pytorch.loggers import Logger, TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
-from torch.utils.tensorboard.summary import hparams
 
 
 def write_bytes_atomic(path: Path, data: bytes | memoryview) -> None:
@@ -53,42 +49,3 @@ def finite_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
         number = float(value)
         out[key] = number if math.isfinite(number) else float("nan")
     return out
-
-
-def flat_hparams(cfg: DictConfig) -> dict[str, bool | int | float | str]:
-    """The run's config flattened to `a/b/c: primitive`, what TensorBoard's HPARAMS tab can show.
-
-    Lists become their string form; Hydra's own settings and the file paths are left out.
-    """
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    flat: dict[str, bool | int | float | str] = {}
-
-    def visit(prefix: str, node: Any) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                if key not in ("_partial_", "paths", "hydra"):
-                    visit(f"{prefix}/{key}" if prefix else str(key), value)
-        elif node is None or isinstance(node, bool | int | float | str):
-            flat[prefix] = "null" if node is None else node
-        else:
-            flat[prefix] = str(node)
-
-    visit("", resolved)
-    return flat
-
-
-def log_hparams(loggers: list[Logger], params: dict, metrics: dict[str, float]) -> None:
-    """Hyperparameters for every logger; TensorBoard's HPARAMS tab also lists the final metrics.
-
-    Lightning's `TensorBoardLogger.log_hyperparams(params, metrics)` logs each metric again at step 0,
-    which puts a false first point on every curve. The HPARAMS tab reads metric values from the
-    scalars already logged under the same tags, so only the hparams summaries are written here.
-    """
-    for logger in loggers:
-        if isinstance(logger, TensorBoardLogger):
-            writer = logger.experiment._get_file_writer()
-            for summary in hparams(params, metrics):
-                writer.add_summary(summary)
-            writer.flush()
-        else:
-            logger.log_hyperparams(params)

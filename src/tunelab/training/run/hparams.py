@@ -1,0 +1,106 @@
+"""The hyperparameters a run reports to its loggers: what a user tunes, not how the run is plumbed.
+
+`run_hparams` keeps the config group choices (`optimizer: rmsprop`) and the scalar settings of the
+sections that define the model and its training (lr, betas, hidden sizes, seg_len, seq_len, batch
+size, precision, seed, ...), flattened to `a/b/c` keys; `_target_`, paths, URLs and checksums,
+callbacks, loggers and Hydra's own settings stay out. In a sweep, the keys the sweep varies come
+first and are marked as differing in TensorBoard's HPARAMS tab, which lists those first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+from tensorboard.plugins.hparams import plugin_data_pb2
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+Scalar = bool | int | float | str
+
+# Groups that say how to run, not what is trained: their choices are not hyperparameters.
+RUN_GROUPS = ("paths", "logger", "callbacks", "debug", "hparams_search", "pruner", "trainer")
+# Sections whose settings are hyperparameters, and the keys in them that are plumbing or protocol.
+SECTIONS = ("data", "model", "optimizer", "scheduler", "clipping", "early_stopping")
+PLUMBING = {"_target_", "_partial_", "path", "url", "sha256", "md5", "date_column", "monitor", "mode", "borders"}
+TRAINER_KEYS = ("precision", "max_epochs", "accumulate_grad_batches")
+
+
+def run_hparams(cfg: DictConfig) -> dict[str, Scalar]:
+    """Group choices, then scalar settings, as `key: primitive`; the swept keys first."""
+    params: dict[str, Scalar] = {}
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+        params |= {g: str(o) for g, o in choices.items() if o is not None and not g.startswith(("hydra", *RUN_GROUPS))}
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for section in SECTIONS:
+        flatten(section, resolved.get(section) or {}, params)
+    params |= {f"trainer/{k}": primitive(resolved["trainer"][k]) for k in TRAINER_KEYS if k in resolved["trainer"]}
+    params |= {"seed": resolved["seed"], "recipe": primitive(resolved.get("recipe"))}
+    varied = varied_keys()
+    return {k: params[k] for k in sorted(params, key=lambda k: k not in varied)}
+
+
+def flatten(prefix: str, node: Any, out: dict[str, Scalar]) -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key not in PLUMBING:
+                flatten(f"{prefix}/{key}", value, out)
+    else:
+        out[prefix] = primitive(node)
+
+
+def primitive(value: Any) -> Scalar:
+    """What TensorBoard can show: lists as their string form, null as "null"."""
+    if value is None:
+        return "null"
+    return value if isinstance(value, bool | int | float | str) else str(value)
+
+
+def varied_keys() -> set[str]:
+    """Hyperparameter keys the current sweep varies (none outside a sweep).
+
+    Read from the sweep's `multirun.yaml`, which the sweeper writes before any job starts: the
+    command-line overrides with several values (`optimizer=sgd,adam`) and `hydra.sweeper.params`.
+    """
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return set()
+    sweep_file = Path(HydraConfig.get().sweep.dir) / "multirun.yaml"
+    if not sweep_file.is_file():
+        return set()
+    sweep = OmegaConf.load(sweep_file).hydra
+    overrides = OverridesParser.create().parse_overrides(list(sweep.overrides.task))
+    keys = [o.get_key_element() for o in overrides if o.is_sweep_override()]
+    keys += [str(k) for k in (sweep.sweeper.get("params") or {})]
+    return {k.lstrip("+~").replace(".", "/") for k in keys}
+
+
+def log_hparams(loggers: list[Logger], params: dict[str, Scalar], metrics: dict[str, float]) -> None:
+    """The hyperparameters for every logger; TensorBoard's HPARAMS tab also lists the final metrics.
+
+    Lightning's `TensorBoardLogger.log_hyperparams(params, metrics)` logs each metric again at step 0,
+    which puts a false first point on every curve, and cannot mark the swept keys. The HPARAMS tab
+    reads metric values from the scalars already logged under the same tags, so only the hparams
+    summaries are written here, with `differs` set on the keys the sweep varies (the tab lists
+    differing keys first).
+    """
+    varied = varied_keys()
+    for logger in loggers:
+        if not isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(params)
+            continue
+        experiment, start, end = hparams_summaries(params, metrics)
+        content = experiment.value[0].metadata.plugin_data
+        data = plugin_data_pb2.HParamsPluginData.FromString(content.content)
+        for info in data.experiment.hparam_infos:
+            info.differs = info.name in varied
+        content.content = data.SerializeToString()
+        writer = logger.experiment._get_file_writer()
+        for summary in (experiment, start, end):
+            writer.add_summary(summary)
+        writer.flush()
