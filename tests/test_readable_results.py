@@ -1,4 +1,4 @@
-"""What a user reads after a sweep: seed-grouped summaries and the HPARAMS tab of a real TensorBoard."""
+"""What a user reads: seed-grouped summaries, HPARAMS in a real TensorBoard, exact accuracy, one error line."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ import csv
 import json
 import statistics
 import urllib.request
+from functools import partial
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
 from conftest import SYNTHETIC, run_train, tensorboard_server
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from tunelab.tasks.classify import ClassifyTask
 
 QUICK = [*SYNTHETIC, "debug=limit", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
@@ -64,3 +71,53 @@ def test_hparams_show_the_swept_choices_first_and_no_plumbing(tmp_path):
     assert len(names) < 60
     metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}
     assert {"val/mse", "test/mse"} <= metrics
+
+
+class Oracle(nn.Module):
+    """Reads the label written into pixel 0 of each image: a perfect classifier of a separable set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() * 10 * self.scale
+
+
+def test_accuracy_is_exactly_one_on_a_separable_set():
+    labels = torch.arange(997) % 10  # 15 full batches of 64 and a partial one
+    images = torch.zeros(997, 3, 4, 4)
+    images[:, 0, 0, 0] = labels.float()
+    loader = DataLoader(TensorDataset(images, labels), batch_size=64)
+    task = ClassifyTask(Oracle(), partial(torch.optim.SGD, lr=0.0), {"name": "constant"}, [str(i) for i in range(10)])
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
+    assert trainer.validate(task, loader, verbose=False)[0]["val/acc"] == 1.0
+    tested = trainer.test(task, loader, verbose=False)[0]
+    assert tested["test/acc"] == 1.0 and all(tested[f"test/acc_{i}"] == 1.0 for i in range(10))
+
+
+def test_an_error_line_appears_once_on_the_terminal(tmp_path):
+    result = run_train(["optimizer.lr=-1", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
+    assert result.returncode == 1
+    terminal = (result.stdout + result.stderr).splitlines()
+    assert [line for line in terminal if "optimizer.lr must be" in line] == [
+        "error: optimizer.lr must be a positive number; got -1"
+    ]
+    (log_file,) = tmp_path.rglob("train.log")
+    assert "optimizer.lr must be a positive number" in log_file.read_text()  # and kept in the run's log
+
+
+def test_an_mlflow_run_holds_metrics_hparams_and_figures(tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    result = run_train(["logger=[tensorboard,mlflow]", *QUICK, f"paths.log_dir={tmp_path}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    (summary,) = tmp_path.rglob("metrics.json")
+    tested = json.loads(summary.read_text())["metrics"]["test/mse"]
+    assert run.data.metrics["test/mse"] == pytest.approx(tested)  # the same numbers as TensorBoard and metrics.json
+    params = run.data.params
+    assert params["optimizer"] == "adam" and float(params["optimizer/lr"]) == 0.001 and params["data/seq_len"] == "24"
+    assert not [k for k in params if "_target_" in k or k.startswith(("paths", "callbacks"))]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "test")] == ["test/forecast.png"]
+    assert list(summary.parent.glob("tensorboard/events.*"))  # both loggers at once

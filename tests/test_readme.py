@@ -45,7 +45,7 @@ def readme_commands() -> list[str]:
 
 def test_readme_starts_with_the_quick_start_and_ci_runs_it():
     commands = readme_commands()
-    install = 'pip install -e ".[dev,sweep,cluster]"'
+    install = 'pip install -e ".[dev,sweep,cluster,mlflow]"'
     assert commands[:4] == ["pip install torch==2.13.0", install, "python train.py", "pytest"]
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     for command in commands:

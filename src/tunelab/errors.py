@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import sys
 import threading
 
 # Failed writes that are the machine's state, not a bug: a full disk or quota, a read-only or
@@ -46,3 +47,15 @@ def quiet_write_failures() -> None:
             default(args)
 
     threading.excepthook = hook
+
+
+def report(message: str) -> None:
+    """Show `message` once on the terminal (stderr) and keep it in the run's log file.
+
+    Logging it would print it a second time: Hydra's console handler echoes every record to stdout.
+    """
+    print(message, file=sys.stderr)
+    record = logging.getLogger("tunelab").makeRecord("tunelab", logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):  # train.log / eval.log, not the console
+            handler.handle(record)

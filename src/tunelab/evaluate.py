@@ -11,7 +11,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from tunelab.errors import UserError, user_message
+from tunelab.errors import UserError, report, user_message
 from tunelab.train import build_data_and_task
 from tunelab.training.run.checks import check_checkpoint
 from tunelab.training.run.run_files import finite_floats, write_json_atomic, write_text_atomic
@@ -65,7 +65,7 @@ def main(cfg: DictConfig) -> None:
         known = user_message(err)
         if known is None:
             raise
-        print(f"error: {known}", file=sys.stderr)
+        report(f"error: {known}")
         sys.exit(1)
     log.info(f"Test metrics: {metrics}")
     log.info(f"Run directory: {cfg.paths.output_dir}")

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ProgressB
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
-from tunelab.errors import UserError, quiet_write_failures, user_message
+from tunelab.errors import UserError, quiet_write_failures, report, user_message
 from tunelab.training.callbacks.pruning import trial_pruning
 from tunelab.training.hydra_hooks import resolvers
 from tunelab.training.run.checks import check_checkpoint, check_config, check_monitors
@@ -141,13 +141,13 @@ def main(cfg: DictConfig) -> float | None:
             return float("nan")
         if known is None:
             raise
-        log.error(message)
-        print(message, file=sys.stderr)
+        report(message)
         sys.exit(1)
     log.info(f"Run directory: {cfg.paths.output_dir}")
-    if any(
-        isinstance(v, DictConfig) and "TensorBoardLogger" in str(v.get("_target_")) for v in (cfg.logger or {}).values()
-    ):
+    targets = [str(v.get("_target_")) for v in (cfg.logger or {}).values() if isinstance(v, DictConfig)]
+    if any("TensorBoardLogger" in t for t in targets):
         log.info(f"View it with: tensorboard --logdir {cfg.paths.output_dir}")
+    if any("MLFlowLogger" in t for t in targets):
+        log.info(f"View it with: mlflow ui --backend-store-uri {cfg.logger.mlflow.tracking_uri}")
     value = metrics.get(cfg.get("optimized_metric"))
     return float("nan") if value is None or not math.isfinite(value) else value

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 import lightning as L
 import matplotlib.pyplot as plt
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from torch import nn
 from torch.optim import Optimizer
 
@@ -73,8 +73,10 @@ class TrainingTask(L.LightningModule):
         return [optimizer], schedulers
 
     def log_figure(self, tag: str, figure: plt.Figure) -> None:
-        """Send a matplotlib figure to every TensorBoard logger (as an image), then free it."""
+        """Send a matplotlib figure to every TensorBoard logger (an image) and MLflow logger (artifact <tag>.png)."""
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure(tag, figure, global_step=self.global_step)
+            elif isinstance(logger, MLFlowLogger):
+                logger.experiment.log_figure(logger.run_id, figure, f"{tag}.png")
         plt.close(figure)

@@ -48,8 +48,10 @@ class ClassifyTask(TrainingTask):
             raise UserError(f"model.tta must be one of {', '.join(TTA_MODES)}; got '{tta}'")
         self.classes, self.label_smoothing, self.tta = list(classes), label_smoothing, tta
         n = len(self.classes)
-        self.val_acc = MulticlassAccuracy(num_classes=n)
-        self.test_acc = MetricCollection({"acc": MulticlassAccuracy(num_classes=n)}, prefix="test/")
+        # Accuracy is the share of correct predictions (micro). torchmetrics' default macro average sums
+        # per-class shares in float32 weights of 1/n, which reports 1.0000001 for a perfect classifier.
+        self.val_acc = MulticlassAccuracy(num_classes=n, average="micro")
+        self.test_acc = MetricCollection({"acc": MulticlassAccuracy(num_classes=n, average="micro")}, prefix="test/")
         self.test_per_class = MulticlassAccuracy(num_classes=n, average=None)
         self.confusion = ConfusionMatrix(task="multiclass", num_classes=n)
         self.val_metric_names = ("val/loss", "val/acc")
