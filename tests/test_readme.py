@@ -8,6 +8,7 @@ hydra`), since no SLURM cluster is here; `tensorboard` is started and queried ov
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -150,15 +151,16 @@ def check_tensorboard(args: list[str], cwd: Path) -> None:
 
 
 def walkthrough_parts() -> list[list[str]]:
-    """The README's commands but install and test, in order, cut in two where the first command needs an
-    earlier run: the second part starts with the quick-start `python train.py` to make that run. Two
-    parts run on two test workers at once."""
+    """The README's commands but install and test, in order, cut before each command that needs an earlier
+    run (`<run>`): every later part starts with the quick-start `python train.py` to make that run. The
+    parts run on the test workers at once."""
     commands = [c for c in readme_commands() if not c.startswith(("pip ", "pytest"))]
-    cut = next(i for i, c in enumerate(commands) if "<run>" in c)
-    return [commands[:cut], ["python train.py", *commands[cut:]]]
+    cuts = [i for i, c in enumerate(commands) if "<run>" in c]
+    bounds = [0, *cuts, len(commands)]
+    return [(["python train.py"] if start else []) + commands[start:end] for start, end in itertools.pairwise(bounds)]
 
 
-@pytest.mark.parametrize("part", [0, 1], ids=["first-half", "second-half"])
+@pytest.mark.parametrize("part", range(len(walkthrough_parts())), ids=lambda part: f"part-{part + 1}")
 def test_readme_walkthrough(tmp_path, part):
     data = tmp_path / "data"
     (data / "cifar10").mkdir(parents=True)

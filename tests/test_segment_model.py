@@ -123,7 +123,7 @@ def test_recipe_schedule_holds_the_lr_four_epochs_then_decays_by_a_fifth(tmp_pat
     [(["experiment=etth1_m96"], 7), (["experiment=etth1_s96"], 1), (["experiment=etth1_m96", "data.seq_len=336"], 7)],
 )
 def test_recipes_set_the_segment_model_and_run_a_short_fit(overrides, channels, tmp_path, ett_dir):
-    cfg = compose_cfg([*overrides, *QUICK, "logger=none"], tmp_path)
+    cfg = compose_cfg([*overrides, *QUICK, "logger=none", "data.batch_size=32"], tmp_path)  # the wiring, not speed
     assert cfg.model.net.seg_len > 0 and cfg.model.net.decoder == "parallel"
     _, task = build_data_and_task(cfg)
     assert task.net.n_channels == channels and task.net.seq_len == cfg.data.seq_len
