@@ -14,13 +14,12 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from cifar_fixture import write_archive
-from conftest import ROOT, SHARED_DATA, run_train
+from conftest import ROOT, SHARED_DATA, run_train, tensorboard_server
 
 from tunelab.data import SyntheticSeriesDataModule
 
@@ -133,21 +132,9 @@ def run_command(command: str, cwd: Path) -> None:
 
 
 def check_tensorboard(args: list[str], cwd: Path) -> None:
-    tensorboard = Path(sys.executable).parent / "tensorboard"
-    server = subprocess.Popen(
-        [str(tensorboard), *args[1:], "--host", "127.0.0.1", "--port", "0"], cwd=cwd, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        url, deadline = None, time.time() + 60
-        while url is None and time.time() < deadline:
-            found = re.search(r"(http://[\w.:]+)/", server.stderr.readline())
-            url = found.group(1) if found else None
-        assert url, "tensorboard did not report its address"
+    with tensorboard_server(cwd / args[args.index("--logdir") + 1]) as url:
         runs = json.load(urllib.request.urlopen(f"{url}/data/runs", timeout=30))
-        assert sum(run.endswith("tensorboard") for run in runs) >= 2, runs
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    assert sum(run.endswith("tensorboard") for run in runs) >= 2, runs
 
 
 def walkthrough_parts() -> list[list[str]]:

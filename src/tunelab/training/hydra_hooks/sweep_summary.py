@@ -46,8 +46,8 @@ class SweepSummary(Callback):
             return
         params, constants = split_overrides(rows)
         groups = sorted(group_rows(rows, params), key=lambda g: sort_key(g, metric))
-        write_text_atomic(root / "sweep_summary.csv", to_csv(rows, params, job_columns(rows, params)))
-        write_text_atomic(root / "sweep_groups.csv", to_csv(groups, params, group_columns(groups, params)))
+        write_text_atomic(root / "sweep_summary.csv", to_csv(rows, job_columns(rows, params)))
+        write_text_atomic(root / "sweep_groups.csv", to_csv(groups, group_columns(groups, params)))
         write_text_atomic(root / "sweep_summary.md", to_markdown(rows, groups, params, constants, metric))
         if groups and groups[0]["status"] == "ok":
             choices = {name for name in config.hydra.runtime.choices if not name.startswith("hydra")}
@@ -130,11 +130,11 @@ def group_columns(groups: list[dict[str, Any]], params: list[str]) -> list[str]:
     return [*(p for p in params if p != "seed"), "jobs", "finished", *stats]
 
 
-def to_csv(rows: list[dict[str, Any]], params: list[str], cols: list[str]) -> str:
+def to_csv(rows: list[dict[str, Any]], cols: list[str]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows({**r, **r.get("_values", {})} if "_values" in r else r for r in rows)
+    writer.writerows({**r, **r.get("_values", {})} for r in rows)  # job rows: their swept values as columns
     return out.getvalue()
 
 
