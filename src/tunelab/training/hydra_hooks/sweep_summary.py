@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import math
@@ -35,11 +36,17 @@ class SweepSummary(Callback):
     one group, with the mean and std of every metric over its finished jobs; groups are ranked by the
     mean of `optimized_metric`, lower first. Pruned and failed jobs are listed below the ranking.
     With several sweep processes on one sweep dir (Optuna workers), each rewrites the files when it
-    ends, the last with every job. When every job failed, it prints one line and exits with status 1.
+    ends, one at a time, the last with every job. When every job failed, it prints one line and exits with status 1.
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         root = output_root(config, "sweep")
+        # Workers sharing the sweep dir take turns, so the one that reads the job dirs last also writes last.
+        with open(root / ".sweep_summary.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.summarize(config, root)
+
+    def summarize(self, config: DictConfig, root: Path) -> None:
         metric = config.get("optimized_metric") or "val/loss"
         rows = sorted((job_row(d) for d in job_dirs(root)), key=lambda r: sort_key(r, metric))
         if not rows:
