@@ -32,11 +32,12 @@ class SweepSummary(Callback):
 
     Rows come from each job directory's `.hydra/overrides.yaml` and `metrics.json` (written by every
     job, failed ones included). Overrides with the same value in every job are the sweep's constants;
-    the others are its parameters, one column each. Jobs whose parameters differ only in `seed` form
-    one group, with the mean and std of every metric over its finished jobs; groups are ranked by the
-    mean of `optimized_metric`, lower first. Pruned and failed jobs are listed below the ranking.
-    With several sweep processes on one sweep dir (Optuna workers), each rewrites the files when it
-    ends, one at a time, the last with every job. When every job failed, it prints one line and exits with status 1.
+    the others are its parameters, one column each. Jobs whose parameters differ only in `seed` (or
+    not at all: a parameter set Optuna proposed twice) form one group, with the mean and std of every
+    metric over its finished jobs; groups are ranked by the mean of `optimized_metric`, lower first.
+    Pruned and failed jobs are listed below the ranking. With several sweep processes on one sweep
+    dir (Optuna workers), each rewrites the files when it ends, one at a time, the last with every
+    job. When every job failed, it prints one line and exits with status 1.
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -172,7 +173,7 @@ def to_markdown(
     if ranked:
         config, names = [p for p in params if p != "seed"], metric_names(ranked)
         lines = [[*(cell(g.get(p)) for p in config), jobs_cell(g), *(mean_std(g, n) for n in names)] for g in ranked]
-        out += table([*config, "jobs (finished)" if "seed" in params else "job", *names], lines)
+        out += table([*config, "jobs (finished)" if any(len(g["_jobs"]) > 1 for g in ranked) else "job", *names], lines)
     rest = [r for r in rows if r["status"] != "ok"]
     if rest:
         cols = ["status", metric, "epochs", "error"]
