@@ -154,9 +154,11 @@ def test_any_rdb_url_holds_the_study(tmp_path):
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
 
 
-def test_an_unknown_sampler_is_refused(tmp_path):
+def test_an_unknown_sampler_is_refused_in_one_line_before_any_trial(tmp_path):
     result = search(tmp_path, "hydra.sweeper.sampler.name=grid")
-    assert result.returncode != 0 and "hydra.sweeper.sampler.name must be one of tpe, random" in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == ["error: hydra.sweeper.sampler.name must be one of tpe, random; got 'grid'"]
+    assert not list((tmp_path / "logs").rglob("optuna.journal"))  # no study, so no trial left RUNNING
 
 
 def test_joblib_runs_jobs_in_parallel_in_distinct_dirs(tmp_path):

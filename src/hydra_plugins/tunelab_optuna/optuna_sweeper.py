@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from tunelab.errors import UserError, report
 from tunelab.training.callbacks.pruning import TRIAL_ENV, make_pruner, open_storage
 from tunelab.training.hydra_hooks.resolvers import run_id
 
@@ -64,11 +66,20 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> None:
+        """Run the search; a bad sweeper setting ends it in one line, before any trial is asked."""
+        try:
+            self.search(arguments)
+        except UserError as err:
+            report(f"error: {err}")
+            sys.exit(1)
+
+    def search(self, arguments: list[str]) -> None:
+        make_sampler(self.sampler, offset=0)  # refuses an unknown sampler before the study gets a trial
         parser = OverridesParser.create()
         fixed = parser.parse_overrides(arguments)
         for override in fixed:
             if override.is_sweep_override():
-                raise ValueError(
+                raise UserError(
                     f"'{override.input_line}' sweeps on the command line of an Optuna search; "
                     "put searched keys in hydra.sweeper.params"
                 )
@@ -143,7 +154,7 @@ def search_space(overrides: list[Override]) -> tuple[dict[str, optuna.distributi
 def make_sampler(settings: dict, offset: int) -> optuna.samplers.BaseSampler:
     name = str(settings.get("name", "tpe"))
     if name not in SAMPLERS:
-        raise ValueError(f"hydra.sweeper.sampler.name must be one of {', '.join(SAMPLERS)}; got '{name}'")
+        raise UserError(f"hydra.sweeper.sampler.name must be one of {', '.join(SAMPLERS)}; got '{name}'")
     seed = settings.get("seed")
     return SAMPLERS[name](seed=None if seed is None else int(seed) + offset)
 
