@@ -14,8 +14,6 @@ when the search first came within 1% of the first search's best. Only validation
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -24,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-import torch
+from etth1 import machine  # the same machine description as the ETTh1 bench's CSV (bench/ is on sys.path)
 
 from tunelab.training.callbacks.pruning import open_storage
 
@@ -75,10 +73,6 @@ def run_search(search: str, pruner: str, trials: int, data_dir: Path, sweep_dir:
     return Search(pruner, wall, study.trials, started)
 
 
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
-
-
 def table(searches: list[Search]) -> str:
     reference = searches[0]
     target = reference.best * 1.01
@@ -110,7 +104,7 @@ def main() -> None:
         for pruner in args.pruners:
             searches.append(run_search(args.search, pruner, args.trials, data_dir, Path(tmp) / pruner, args.overrides))
             print(f"pruner={pruner}: {searches[-1].wall_s / 60:.1f} min", flush=True)
-    print(f"\n{args.trials}-trial search hparams_search={args.search} {' '.join(args.overrides)}; CPU {machine()}\n")
+    print(f"\n{args.trials}-trial search hparams_search={args.search} {' '.join(args.overrides)}; {machine()}\n")
     print(table(searches))
     reference = searches[0]
     for s in searches[1:]:

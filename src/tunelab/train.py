@@ -22,7 +22,7 @@ from tunelab.errors import UserError, quiet_write_failures, report, user_message
 from tunelab.training.callbacks.pruning import trial_pruning
 from tunelab.training.hydra_hooks import resolvers
 from tunelab.training.run.checks import check_checkpoint, check_config, check_monitors
-from tunelab.training.run.hparams import log_hparams, run_hparams
+from tunelab.training.run.hparams import log_hparams, run_hparams, varied_keys
 from tunelab.training.run.run_files import finite_floats, write_json_atomic
 from tunelab.training.run.tuning import tune
 
@@ -57,14 +57,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # Keras' restore_best_weights: score the checkpoint with the best val loss, not the last epoch.
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = best or None
-    if pruning and pruning.pruned:  # the search has stopped caring: no final validation, no test
+    pruned = pruning is not None and pruning.pruned
+    if pruned:  # the search has stopped caring: no final validation, no test
         metrics = finite_floats({pruning.monitor: pruning.pruned_value})
     else:
         metrics = finite_floats(trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0])
         metrics.update(finite_floats(trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)[0]))
 
     summary = {
-        "status": "pruned" if pruning and pruning.pruned else "ok",
+        "status": "pruned" if pruned else "ok",
         "metrics": metrics,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
@@ -74,7 +75,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     }
     if trainer.is_global_zero:
         write_json_atomic(output_dir / "metrics.json", summary)
-        log_hparams(loggers, {**run_hparams(cfg), **tuned}, metrics)
+        varied = varied_keys()  # read once from the sweep's multirun.yaml: the order and the `differs` marks
+        log_hparams(loggers, {**run_hparams(cfg, varied), **tuned}, metrics, varied)
     return metrics
 
 

@@ -32,8 +32,8 @@ PLUMBING |= {"monitor", "mode"}  # early stopping's: fixed by the task, not tune
 TRAINER_KEYS = ("precision", "max_epochs", "accumulate_grad_batches")
 
 
-def run_hparams(cfg: DictConfig) -> dict[str, Scalar]:
-    """Group choices, then scalar settings, as `key: primitive`; the swept keys first."""
+def run_hparams(cfg: DictConfig, varied: set[str]) -> dict[str, Scalar]:
+    """Group choices, then scalar settings, as `key: primitive`; the `varied` keys (`varied_keys()`) first."""
     params: dict[str, Scalar] = {}
     if HydraConfig.initialized():
         choices = HydraConfig.get().runtime.choices
@@ -43,7 +43,6 @@ def run_hparams(cfg: DictConfig) -> dict[str, Scalar]:
         flatten(section, resolved.get(section) or {}, params)
     params |= {f"trainer/{k}": primitive(resolved["trainer"][k]) for k in TRAINER_KEYS if k in resolved["trainer"]}
     params |= {"seed": resolved["seed"], "recipe": primitive(resolved.get("recipe"))}
-    varied = varied_keys()
     return {k: params[k] for k in sorted(params, key=lambda k: k not in varied)}
 
 
@@ -81,16 +80,15 @@ def varied_keys() -> set[str]:
     return {k.lstrip("+~").replace(".", "/") for k in keys}
 
 
-def log_hparams(loggers: list[Logger], params: dict[str, Scalar], metrics: dict[str, float]) -> None:
+def log_hparams(loggers: list[Logger], params: dict[str, Scalar], metrics: dict[str, float], varied: set[str]) -> None:
     """The hyperparameters for every logger; TensorBoard's HPARAMS tab also lists the final metrics.
 
     Lightning's `TensorBoardLogger.log_hyperparams(params, metrics)` logs each metric again at step 0,
     which puts a false first point on every curve, and cannot mark the swept keys. The HPARAMS tab
     reads metric values from the scalars already logged under the same tags, so only the hparams
-    summaries are written here, with `differs` set on the keys the sweep varies (the tab lists
-    differing keys first).
+    summaries are written here, with `differs` set on the `varied` keys (the tab lists differing keys
+    first).
     """
-    varied = varied_keys()
     for logger in loggers:
         if not isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(params)
