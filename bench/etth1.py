@@ -3,14 +3,17 @@
     python bench/etth1.py --data-dir ../shared/data --recipes etth1_m96 etth1_s96 --seeds 0 1 2
     python bench/etth1.py --recipes etth1_lstm_s96 --models lstm gru linear naive --seeds 0
     python bench/etth1.py --recipes etth1_s96 --overrides model.net.hidden_sizes=[128] --seeds 0   # a variant
-    python bench/etth1.py --table-only                      # the summary of what the CSV holds
+    python bench/etth1.py --table-only --readme README.md  # the tables of what the CSV holds, into the README
 
 Each (recipe, model, seed) is one ordinary training run of `experiment=<recipe> [model=<model>]
 seed=<seed> [overrides]`, composed from conf/ and trained in this process: early stopping on val/loss, then the
 best-validation checkpoint scored once on val and test. The row (recipe, model, overrides, seed,
 val/mse, test/mse, test/mae, minutes, machine) is appended to the CSV as soon as the run ends, so an
 interrupted bench loses at most the run in progress; runs already in the CSV are skipped. Last, it
-prints the mean ± std over seeds of every (recipe, model, overrides) in the CSV.
+prints the ETTh1 table (S and M, four horizons: the segment recipe `etth1_<setting>` beside the
+per-timestep LSTM, GRU, NLinear and naive runs of `etth1_lstm_<setting>`, mean ± std over seeds, the
+published L = 96 numbers) and every other (recipe, model, overrides) in the CSV; `--readme README.md`
+writes the same text between the README's etth1-table markers.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import csv
 import os
 import platform
+import re
 import statistics
 import tempfile
 import time
@@ -33,6 +37,25 @@ from tunelab.train import train
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = ("recipe", "model", "overrides", "seed", "val/mse", "test/mse", "test/mae", "minutes", "machine")
 DETERMINISTIC = ("naive", "seasonal_naive")  # no parameters: one seed says it all
+HORIZONS = (96, 192, 336, 720)
+# The table's model columns: (heading, recipe of the setting, model= option; "" keeps the recipe's model)
+COLUMNS = (
+    ("segment recipe", "etth1_{setting}", ""),
+    ("LSTM", "etth1_lstm_{setting}", "lstm"),
+    ("GRU", "etth1_lstm_{setting}", "gru"),
+    ("NLinear", "etth1_lstm_{setting}", "linear"),
+    ("naive", "etth1_lstm_{setting}", "naive"),
+)
+# Published ETTh1 M test MSE at L = 96 for H = 96 / 192 / 336 / 720, with where each number is from.
+PUBLISHED = {
+    "SegRNN": ((0.368, 0.408, 0.444, 0.446), "Lin et al. 2023, arXiv 2308.11200"),
+    "iTransformer": ((0.386, 0.441, 0.487, 0.503), "Liu et al., ICLR 2024"),
+    "PatchTST": ((0.414, 0.460, 0.501, 0.500), "Nie et al., ICLR 2023, at L = 96 as in the iTransformer paper"),
+    "DLinear": ((0.386, 0.437, 0.481, 0.519), "Zeng et al., AAAI 2023, at L = 96 as in the iTransformer paper"),
+}
+TARGET = "SegRNN"  # the M rows' target: the segment recipe at or below this, the goal 2% below
+README_BEGIN = "<!-- etth1 table: written by python bench/etth1.py --table-only --readme README.md -->"
+README_END = "<!-- end of etth1 table -->"
 
 
 def machine() -> str:
@@ -66,27 +89,134 @@ def append_row(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def summary(rows: list[dict[str, str]]) -> str:
-    """Markdown table: mean ± std over seeds of each (recipe, model, overrides) in the CSV."""
-    groups: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
+Groups = dict[tuple[str, str, str], list[dict[str, str]]]
+
+
+def group(rows: list[dict[str, str]]) -> Groups:
+    """The runs of each (recipe, model, overrides), in the CSV's order."""
+    groups: Groups = defaultdict(list)
     for row in rows:
         groups[row["recipe"], row["model"], row["overrides"]].append(row)
+    return groups
+
+
+def number(value: float, digits: int = 4) -> str:
+    """.3617 for 0.3617 (the tables' style), 1.2944 as it is."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("0.") else text
+
+
+def stat(runs: list[dict[str, str]], key: str) -> str:
+    """Mean ± sample std over seeds (the mean alone for one run)."""
+    values = [float(r[key]) for r in runs]
+    spread = f" ± {number(statistics.stdev(values))}" if len(values) > 1 else ""
+    return f"{number(statistics.mean(values))}{spread}"
+
+
+def cell(runs: list[dict[str, str]] | None, key: str, model: str) -> str:
+    """One table cell: not run yet, the mean ± std of 3 seeds, or fewer seeds said in the cell."""
+    if not runs:
+        return "not run yet"
+    if len(runs) < 3 and model not in DETERMINISTIC:
+        return f"{stat(runs, key)} ({len(runs)} of 3 seeds)"
+    return stat(runs, key)
+
+
+def target_cell(setting: str, horizon_index: int, columns: dict[str, list[dict[str, str]]]) -> str:
+    """M: the segment recipe's distance to the published target; S: whether it beats the LSTM and NLinear."""
+    segment = columns.get("segment recipe")
+    if not segment:
+        return ""
+    mse = statistics.mean(float(r["test/mse"]) for r in segment)
+    if setting.startswith("m"):
+        published = PUBLISHED[TARGET][0][horizon_index]
+        return f"{100 * (mse / published - 1):+.1f}% vs {TARGET} {number(published, 3)}"
+    rivals = {name: columns.get(name) for name in ("LSTM", "NLinear")}
+    if not all(rivals.values()):
+        return ""
+    beaten = [name for name, runs in rivals.items() if mse < statistics.mean(float(r["test/mse"]) for r in runs)]
+    return "beats " + " and ".join(beaten) if beaten else "beats neither LSTM nor NLinear"
+
+
+def table(rows: list[dict[str, str]]) -> str:
+    """The ETTh1 tables (test MSE with published numbers, test MAE, minutes per run), then every other run."""
+    groups = group(rows)
+    headings = [heading for heading, _, _ in COLUMNS]
+    mse = [
+        f"| setting | {' | '.join(headings)} | target | {' | '.join(PUBLISHED)} |",
+        "| --- " * (len(headings) + len(PUBLISHED) + 2) + "|",
+    ]
+    mae = [f"| setting | {' | '.join(headings)} |", "| --- " * (len(headings) + 1) + "|"]
+    minutes = [f"| setting | {' | '.join(headings)} |", "| --- " * (len(headings) + 1) + "|"]
+    in_table: set[tuple[str, str, str]] = set()
+    for features in ("S", "M"):
+        for index, horizon in enumerate(HORIZONS):
+            setting = f"{features.lower()}{horizon}"
+            columns = {}
+            for heading, recipe, model in COLUMNS:
+                key = (recipe.format(setting=setting), model, "")
+                in_table.add(key)
+                columns[heading] = groups.get(key)
+            name = f"{features}, H={horizon}"
+            published = [number(PUBLISHED[p][0][index], 3) if features == "M" else "" for p in PUBLISHED]
+            mse.append(
+                f"| {name} | "
+                + " | ".join(cell(columns[h], "test/mse", m) for h, _, m in COLUMNS)
+                + f" | {target_cell(setting, index, columns)} | {' | '.join(published)} |"
+            )
+            mae.append(f"| {name} | " + " | ".join(cell(columns[h], "test/mae", m) for h, _, m in COLUMNS) + " |")
+            times = [
+                f"{statistics.mean(float(r['minutes']) for r in columns[h]):.1f}" if columns[h] else ""
+                for h in headings
+            ]
+            minutes.append(f"| {name} | {' | '.join(times)} |")
+    machines = sorted({r["machine"] for key in in_table for r in groups.get(key, [])})
+    sources = "; ".join(f"{name}: {source}" for name, (_, source) in PUBLISHED.items())
+    others = [row for row in rows if (row["recipe"], row["model"], row["overrides"]) not in in_table]
+    return "\n".join(
+        [
+            "Test MSE (mean ± std over seeds 0, 1, 2; naive is deterministic, one run):",
+            "",
+            *mse,
+            "",
+            f"Published test MSE, ETTh1 M, L = 96: {sources}.",
+            "",
+            "Test MAE:",
+            "",
+            *mae,
+            "",
+            f"Minutes per run (training with early stopping, then val and test); machines: {'; '.join(machines)}.",
+            "",
+            *minutes,
+            "",
+            "Every other run in the CSV (variants tried on val/mse, longer inputs):",
+            "",
+            summary(others),
+        ]
+    )
+
+
+def write_readme(path: Path, text: str) -> None:
+    """Replace what lies between the README's etth1-table markers with `text`."""
+    readme = path.read_text()
+    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.DOTALL)
+    if not pattern.search(readme):
+        raise SystemExit(f"error: {path} has no '{README_BEGIN}' ... '{README_END}' block")
+    path.write_text(pattern.sub(lambda _: f"{README_BEGIN}\n{text}\n{README_END}", readme))
+
+
+def summary(rows: list[dict[str, str]]) -> str:
+    """Markdown table: mean ± std over seeds of each (recipe, model, overrides) in `rows`."""
     lines = [
         "| recipe | model | overrides | seeds | val MSE | test MSE | test MAE | minutes per run | machine |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for (recipe, model, overrides), runs in groups.items():
-
-        def stat(key: str, runs=runs) -> str:
-            values = [float(r[key]) for r in runs]
-            spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
-            return f"{statistics.mean(values):.4f}{spread}"
-
+    for (recipe, model, overrides), runs in group(rows).items():
         minutes = statistics.mean(float(r["minutes"]) for r in runs)
         machines = ", ".join(sorted({r["machine"] for r in runs}))
         lines.append(
-            f"| {recipe} | {model or 'recipe'} | {overrides} | {len(runs)} | {stat('val/mse')} | {stat('test/mse')} | "
-            f"{stat('test/mae')} | {minutes:.1f} | {machines} |"
+            f"| {recipe} | {model or 'recipe'} | {overrides} | {len(runs)} | {stat(runs, 'val/mse')} | "
+            f"{stat(runs, 'test/mse')} | {stat(runs, 'test/mae')} | {minutes:.1f} | {machines} |"
         )
     return "\n".join(lines)
 
@@ -99,7 +229,8 @@ def main() -> None:
     parser.add_argument("--overrides", nargs="*", default=[], help="extra key=value overrides of every run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--csv", type=Path, default=ROOT / "bench" / "results" / "etth1.csv")
-    parser.add_argument("--table-only", action="store_true", help="print the CSV's summary, run nothing")
+    parser.add_argument("--table-only", action="store_true", help="print the CSV's tables, run nothing")
+    parser.add_argument("--readme", type=Path, help="also write the tables into this README's etth1-table block")
     args = parser.parse_args()
 
     if not args.table_only:
@@ -127,7 +258,10 @@ def main() -> None:
                         }
                         append_row(args.csv, row)
                         print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
-    print(summary(read_rows(args.csv)))
+    text = table(read_rows(args.csv))
+    print(text)
+    if args.readme:
+        write_readme(args.readme, text)
 
 
 if __name__ == "__main__":

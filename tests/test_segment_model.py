@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
-from conftest import QUICK, compose_cfg
+from conftest import QUICK, compose_cfg, group_options
 from omegaconf import OmegaConf
 
 from tunelab.errors import UserError
@@ -118,15 +119,23 @@ def test_recipe_schedule_holds_the_lr_four_epochs_then_decays_by_a_fifth(tmp_pat
     assert lrs == pytest.approx([1e-3] * 4 + [8e-4, 6.4e-4, 5.12e-4])
 
 
+ETTH1_RECIPES = [name for name in group_options("experiment") if re.fullmatch(r"etth1_(lstm_)?[sm]\d+", name)]
+
+
 @pytest.mark.parametrize(
-    ("overrides", "channels"),
-    [(["experiment=etth1_m96"], 7), (["experiment=etth1_s96"], 1), (["experiment=etth1_m96", "data.seq_len=336"], 7)],
+    "overrides",
+    [[f"experiment={name}"] for name in ETTH1_RECIPES] + [["experiment=etth1_m96", "data.seq_len=336"]],
+    ids=" ".join,
 )
-def test_recipes_set_the_segment_model_and_run_a_short_fit(overrides, channels, tmp_path, ett_dir):
-    cfg = compose_cfg([*overrides, *QUICK, "logger=none", "data.batch_size=32"], tmp_path)  # the wiring, not speed
-    assert cfg.model.net.seg_len > 0 and cfg.model.net.decoder == "parallel"
+def test_every_etth1_table_recipe_composes_and_runs_a_short_fit(overrides, tmp_path, ett_dir):
+    settings = re.fullmatch(r"experiment=etth1_(lstm_)?([sm])(\d+)", overrides[0])
+    per_timestep, features, horizon = settings[1], settings[2].upper(), int(settings[3])
+    one_epoch = ["trainer.max_epochs=1", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
+    cfg = compose_cfg([*overrides, *QUICK, *one_epoch, "logger=none", "data.batch_size=32"], tmp_path)  # the wiring
+    assert cfg.data.features == features and cfg.data.horizon == horizon and cfg.recipe.startswith(overrides[0][11:])
+    assert (cfg.model.net.seg_len == 0) if per_timestep else (cfg.model.net.decoder == "parallel")
     _, task = build_data_and_task(cfg)
-    assert task.net.n_channels == channels and task.net.seq_len == cfg.data.seq_len
+    assert task.net.n_channels == (7 if features == "M" else 1) and task.net.seq_len == cfg.data.seq_len
     metrics = train(cfg)
     assert 0 < metrics["test/mse"] < 5 and math.isfinite(metrics["val/mse"])
 

@@ -1,0 +1,116 @@
+"""bench/etth1.py: finished runs are skipped, and the README's ETTh1 tables are rendered from the CSV."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, SHARED_DATA
+
+spec = importlib.util.spec_from_file_location("etth1_bench", ROOT / "bench" / "etth1.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def row(recipe: str, model: str, seed: int, test_mse: float, overrides: str = "", minutes: float = 1.0) -> dict:
+    return {
+        "recipe": recipe,
+        "model": model,
+        "overrides": overrides,
+        "seed": seed,
+        "val/mse": 0.5,
+        "test/mse": test_mse,
+        "test/mae": test_mse / 2,
+        "minutes": minutes,
+        "machine": "CPU test",
+    }
+
+
+def write(path, rows) -> None:
+    for r in rows:
+        bench.append_row(path, r)
+
+
+def table_line(text: str, setting: str) -> str:
+    """The first table row of `text` for `setting` (the test MSE table comes first)."""
+    return next(line for line in text.splitlines() if line.startswith(f"| {setting} |"))
+
+
+def cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def test_the_table_puts_each_run_in_its_setting_and_column_with_mean_and_std(tmp_path):
+    path = tmp_path / "etth1.csv"
+    write(
+        path,
+        [row("etth1_m192", "", seed, mse) for seed, mse in enumerate([0.40, 0.41, 0.42])]  # segment recipe
+        + [row("etth1_lstm_m192", "lstm", seed, mse) for seed, mse in enumerate([0.45, 0.47])]  # 2 of 3 seeds
+        + [row("etth1_lstm_m192", "naive", 0, 1.3)]  # deterministic: one run is the cell
+        + [row("etth1_m96", "", 0, 0.36, overrides="data.seq_len=336", minutes=30.0)],  # another run
+    )
+    text = bench.table(bench.read_rows(path))
+    m192 = dict(zip(cells(table_line(text, "setting")), cells(table_line(text, "M, H=192")), strict=True))
+    assert m192["segment recipe"] == ".4100 ± .0100"
+    assert m192["LSTM"] == ".4600 ± .0141 (2 of 3 seeds)"
+    assert m192["GRU"] == "not run yet" and m192["naive"] == "1.3000"
+    assert m192["target"] == "+0.5% vs SegRNN .408" and m192["SegRNN"] == ".408" and m192["DLinear"] == ".437"
+    assert table_line(text, "S, H=96").count("not run yet") == 5
+    # MAE table: the same cells from test/mae
+    mae = [line for line in text.splitlines() if line.startswith("| M, H=192 |")][1]
+    assert cells(mae)[1] == ".2050 ± .0050"
+    # runs outside the table are listed below it, with their overrides
+    assert "| etth1_m96 | recipe | data.seq_len=336 | 1 | .5000 | .3600 | .1800 | 30.0 | CPU test |" in text
+
+
+def test_s_rows_say_whether_the_segment_recipe_beats_the_lstm_and_nlinear(tmp_path):
+    rows = [row("etth1_s336", "", s, 0.080) for s in range(3)]
+    rows += [row("etth1_lstm_s336", "lstm", s, 0.085) for s in range(3)]
+    rows += [row("etth1_lstm_s336", "linear", s, 0.079) for s in range(3)]
+    assert "| beats LSTM |" in table_line(bench.table(rows), "S, H=336")
+    rows += [row("etth1_lstm_s336", "linear", 3, 0.090)]  # NLinear's mean is now .0823 > .080
+    assert "| beats LSTM and NLinear |" in table_line(bench.table(rows), "S, H=336")
+
+
+def test_finished_runs_are_skipped_and_the_csv_keeps_its_rows(tmp_path):
+    path = tmp_path / "etth1.csv"
+    write(path, [row("etth1_lstm_s96", "naive", 0, 0.123)])
+    before = path.read_text()
+    command = [sys.executable, str(ROOT / "bench" / "etth1.py"), "--data-dir", str(SHARED_DATA), "--csv", str(path)]
+    result = subprocess.run(
+        [*command, "--recipes", "etth1_lstm_s96", "--models", "naive", "--seeds", "0", "1", "2"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"etth1_lstm_s96 naive seed 0: in {path} already" in result.stdout
+    assert path.read_text() == before  # not trained again (a real naive run scores .0693), no row added
+    assert cells(table_line(result.stdout, "S, H=96"))[5] == ".1230"
+
+
+def test_the_readme_tables_are_the_ones_rendered_from_the_committed_csv():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(bench.README_BEGIN + "\n")[1].split("\n" + bench.README_END)[0]
+    assert block == bench.table(bench.read_rows(ROOT / "bench" / "results" / "etth1.csv")), (
+        "README.md's ETTh1 tables differ from bench/results/etth1.csv: run "
+        "python bench/etth1.py --table-only --readme README.md"
+    )
+
+
+def test_the_readme_block_must_exist_before_it_is_written(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers here\n")
+    with pytest.raises(SystemExit, match=r"has no .*etth1 table"):
+        bench.write_readme(readme, "text")
+    assert readme.read_text() == "no markers here\n"
+
+
+def test_every_row_of_the_committed_csv_has_every_field():
+    with (ROOT / "bench" / "results" / "etth1.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    required = [k for k in bench.FIELDS if k not in ("model", "overrides")]  # "": the recipe as it is
+    assert rows and all(set(r) == set(bench.FIELDS) and all(r[k] for k in required) for r in rows)
