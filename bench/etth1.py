@@ -122,54 +122,70 @@ def cell(runs: list[dict[str, str]] | None, key: str, model: str) -> str:
     return stat(runs, key)
 
 
-def target_cell(setting: str, horizon_index: int, columns: dict[str, list[dict[str, str]]]) -> str:
+def target_cell(setting: str, horizon_index: int, cells: dict) -> str:
     """M: the segment recipe's distance to the published target; S: whether it beats the LSTM and NLinear."""
-    segment = columns.get("segment recipe")
+    segment = cells.get("segment recipe")
     if not segment:
         return ""
     mse = statistics.mean(float(r["test/mse"]) for r in segment)
-    if setting.startswith("m"):
-        published = PUBLISHED[TARGET][0][horizon_index]
-        return f"{100 * (mse / published - 1):+.1f}% vs {TARGET} {number(published, 3)}"
-    rivals = {name: columns.get(name) for name in ("LSTM", "NLinear")}
+    if setting.startswith("M"):
+        target = PUBLISHED[TARGET][0][horizon_index]
+        return f"{100 * (mse / target - 1):+.1f}% vs {TARGET} {number(target, 3)}"
+    rivals = {name: cells.get(name) for name in ("LSTM", "NLinear")}
     if not all(rivals.values()):
         return ""
     beaten = [name for name, runs in rivals.items() if mse < statistics.mean(float(r["test/mse"]) for r in runs)]
     return "beats " + " and ".join(beaten) if beaten else "beats neither LSTM nor NLinear"
 
 
-def table(rows: list[dict[str, str]]) -> str:
-    """The ETTh1 tables (test MSE with published numbers, test MAE, minutes per run), then every other run."""
-    groups = group(rows)
-    headings = [heading for heading, _, _ in COLUMNS]
-    mse = [
-        f"| setting | {' | '.join(headings)} | target | {' | '.join(PUBLISHED)} |",
-        "| --- " * (len(headings) + len(PUBLISHED) + 2) + "|",
-    ]
-    mae = [f"| setting | {' | '.join(headings)} |", "| --- " * (len(headings) + 1) + "|"]
-    minutes = [f"| setting | {' | '.join(headings)} |", "| --- " * (len(headings) + 1) + "|"]
-    in_table: set[tuple[str, str, str]] = set()
+Cells = dict[str, list[dict[str, str]] | None]  # column heading -> the runs of that cell (None: not run)
+
+
+def cell_key(recipe: str, model: str, setting: str) -> tuple[str, str, str]:
+    """The CSV group (recipe, model, overrides) of one table cell: the recipe as it is, no overrides."""
+    return recipe.format(setting=setting), model, ""
+
+
+def settings(groups: Groups) -> list[tuple[str, int, Cells]]:
+    """(row name, horizon index, cells) for S and M at every horizon, in the table's order."""
+    table = []
     for features in ("S", "M"):
         for index, horizon in enumerate(HORIZONS):
             setting = f"{features.lower()}{horizon}"
-            columns = {}
-            for heading, recipe, model in COLUMNS:
-                key = (recipe.format(setting=setting), model, "")
-                in_table.add(key)
-                columns[heading] = groups.get(key)
-            name = f"{features}, H={horizon}"
-            published = [number(PUBLISHED[p][0][index], 3) if features == "M" else "" for p in PUBLISHED]
-            mse.append(
-                f"| {name} | "
-                + " | ".join(cell(columns[h], "test/mse", m) for h, _, m in COLUMNS)
-                + f" | {target_cell(setting, index, columns)} | {' | '.join(published)} |"
-            )
-            mae.append(f"| {name} | " + " | ".join(cell(columns[h], "test/mae", m) for h, _, m in COLUMNS) + " |")
-            times = [
-                f"{statistics.mean(float(r['minutes']) for r in columns[h]):.1f}" if columns[h] else ""
-                for h in headings
-            ]
-            minutes.append(f"| {name} | {' | '.join(times)} |")
+            cells = {
+                heading: groups.get((recipe.format(setting=setting), model, "")) for heading, recipe, model in COLUMNS
+            }
+            table.append((f"{features}, H={horizon}", index, cells))
+    return table
+
+
+def grid(rows: list[tuple[str, list[str]]], headings: list[str]) -> list[str]:
+    """Markdown table lines: a `setting` column, then `headings`."""
+    lines = [f"| setting | {' | '.join(headings)} |", "| --- " * (len(headings) + 1) + "|"]
+    return lines + [f"| {name} | {' | '.join(values)} |" for name, values in rows]
+
+
+def table(rows: list[dict[str, str]]) -> str:
+    """The ETTh1 tables (test MSE with the targets and published numbers; test MAE; val MSE; minutes per
+    run), then every other run of the CSV."""
+    groups = group(rows)
+    table_rows = settings(groups)
+    models = [(heading, model) for heading, _, model in COLUMNS]
+
+    def metric(key: str) -> list[tuple[str, list[str]]]:
+        return [(name, [cell(cells[h], key, m) for h, m in models]) for name, _, cells in table_rows]
+
+    def minutes(runs: list[dict[str, str]] | None) -> str:
+        return f"{statistics.mean(float(r['minutes']) for r in runs):.1f}" if runs else ""
+
+    headings = [h for h, _ in models]
+    mse = [
+        (name, values + [target_cell(name, index, cells)] + [published(p, name, index) for p in PUBLISHED])
+        for (name, values), (_, index, cells) in zip(metric("test/mse"), table_rows, strict=True)
+    ]
+    in_table = {
+        (recipe.format(setting=f"{f}{h}"), model, "") for _, recipe, model in COLUMNS for f in "sm" for h in HORIZONS
+    }
     machines = sorted({r["machine"] for key in in_table for r in groups.get(key, [])})
     sources = "; ".join(f"{name}: {source}" for name, (_, source) in PUBLISHED.items())
     others = [row for row in rows if (row["recipe"], row["model"], row["overrides"]) not in in_table]
@@ -177,23 +193,33 @@ def table(rows: list[dict[str, str]]) -> str:
         [
             "Test MSE (mean ± std over seeds 0, 1, 2; naive is deterministic, one run):",
             "",
-            *mse,
+            *grid(mse, [*headings, "target", *PUBLISHED]),
             "",
             f"Published test MSE, ETTh1 M, L = 96: {sources}.",
             "",
             "Test MAE:",
             "",
-            *mae,
+            *grid(metric("test/mae"), headings),
             "",
-            f"Minutes per run (training with early stopping, then val and test); machines: {'; '.join(machines)}.",
+            "Validation MSE (what the recipes were chosen on):",
             "",
-            *minutes,
+            *grid(metric("val/mse"), headings),
+            "",
+            f"Minutes per run (wall time of training with early stopping, then val and test, while other runs "
+            f"shared the cores); machines: {'; '.join(machines)}.",
+            "",
+            *grid([(name, [minutes(cells[h]) for h in headings]) for name, _, cells in table_rows], headings),
             "",
             "Every other run in the CSV (variants tried on val/mse, longer inputs):",
             "",
             summary(others),
         ]
     )
+
+
+def published(name: str, setting: str, index: int) -> str:
+    """A published M number for this row; S rows have none at L = 96."""
+    return number(PUBLISHED[name][0][index], 3) if setting.startswith("M") else ""
 
 
 def write_readme(path: Path, text: str) -> None:

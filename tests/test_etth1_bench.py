@@ -62,6 +62,8 @@ def test_the_table_puts_each_run_in_its_setting_and_column_with_mean_and_std(tmp
     # MAE table: the same cells from test/mae
     mae = [line for line in text.splitlines() if line.startswith("| M, H=192 |")][1]
     assert cells(mae)[1] == ".2050 ± .0050"
+    val = [line for line in text.splitlines() if line.startswith("| M, H=192 |")][2]
+    assert cells(val)[1] == ".5000 ± .0000" and "Validation MSE" in text
     # runs outside the table are listed below it, with their overrides
     assert "| etth1_m96 | recipe | data.seq_len=336 | 1 | .5000 | .3600 | .1800 | 30.0 | CPU test |" in text
 
