@@ -7,7 +7,7 @@
 
 Each (recipe, model, seed) is one ordinary training run of `experiment=<recipe> [model=<model>]
 seed=<seed> [overrides]`, composed from conf/ and trained in this process: early stopping on val/loss, then the
-best-validation checkpoint scored once on val and test. The row (recipe, model, overrides, seed,
+best-validation checkpoint scored once on val and test. The row (recipe with its version, model, overrides, seed,
 val/mse, test/mse, test/mae, minutes, machine) is appended to the CSV as soon as the run ends, so an
 interrupted bench loses at most the run in progress; runs already in the CSV are skipped. Last, it
 prints the ETTh1 table (S and M, four horizons: the segment recipe `etth1_<setting>` beside the
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import os
 import platform
 import re
@@ -30,6 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 from tunelab.cli import compose_train
 from tunelab.train import train
@@ -56,6 +58,19 @@ PUBLISHED = {
 TARGET = "SegRNN"  # the M rows' target: the segment recipe at or below this, the goal 2% below
 README_BEGIN = "<!-- etth1 table: written by python bench/etth1.py --table-only --readme README.md -->"
 README_END = "<!-- end of etth1 table -->"
+
+
+@functools.cache
+def current(recipe: str) -> str:
+    """The recipe's name/version as its config says (`recipe: etth1_m96/v1`): rows of an older version of a
+    recipe are not mixed into the table's cells, nor do they count as runs already done."""
+    return str(OmegaConf.load(ROOT / "conf" / "experiment" / f"{recipe}.yaml").recipe)
+
+
+def versioned(recipe: str) -> str:
+    """A CSV row's recipe with its version; rows written before versions were recorded are v1 (the only
+    version of every recipe then)."""
+    return recipe if "/" in recipe else f"{recipe}/v1"
 
 
 def machine() -> str:
@@ -142,8 +157,8 @@ Cells = dict[str, list[dict[str, str]] | None]  # column heading -> the runs of 
 
 
 def cell_key(recipe: str, model: str, setting: str) -> tuple[str, str, str]:
-    """The CSV group (recipe, model, overrides) of one table cell: the recipe as it is, no overrides."""
-    return recipe.format(setting=setting), model, ""
+    """The CSV group (recipe, model, overrides) of one table cell: the recipe's current version, no overrides."""
+    return current(recipe.format(setting=setting)), model, ""
 
 
 def settings(groups: Groups) -> list[tuple[str, int, Cells]]:
@@ -152,9 +167,7 @@ def settings(groups: Groups) -> list[tuple[str, int, Cells]]:
     for features in ("S", "M"):
         for index, horizon in enumerate(HORIZONS):
             setting = f"{features.lower()}{horizon}"
-            cells = {
-                heading: groups.get((recipe.format(setting=setting), model, "")) for heading, recipe, model in COLUMNS
-            }
+            cells = {heading: groups.get(cell_key(recipe, model, setting)) for heading, recipe, model in COLUMNS}
             table.append((f"{features}, H={horizon}", index, cells))
     return table
 
@@ -168,6 +181,7 @@ def grid(rows: list[tuple[str, list[str]]], headings: list[str]) -> list[str]:
 def table(rows: list[dict[str, str]]) -> str:
     """The ETTh1 tables (test MSE with the targets and published numbers; test MAE; val MSE; minutes per
     run), then every other run of the CSV."""
+    rows = [{**row, "recipe": versioned(row["recipe"])} for row in rows]
     groups = group(rows)
     table_rows = settings(groups)
     models = [(heading, model) for heading, _, model in COLUMNS]
@@ -183,9 +197,7 @@ def table(rows: list[dict[str, str]]) -> str:
         (name, values + [target_cell(name, index, cells)] + [published(p, name, index) for p in PUBLISHED])
         for (name, values), (_, index, cells) in zip(metric("test/mse"), table_rows, strict=True)
     ]
-    in_table = {
-        (recipe.format(setting=f"{f}{h}"), model, "") for _, recipe, model in COLUMNS for f in "sm" for h in HORIZONS
-    }
+    in_table = {cell_key(recipe, model, f"{f}{h}") for _, recipe, model in COLUMNS for f in "sm" for h in HORIZONS}
     machines = sorted({r["machine"] for key in in_table for r in groups.get(key, [])})
     sources = "; ".join(f"{name}: {source}" for name, (_, source) in PUBLISHED.items())
     others = [row for row in rows if (row["recipe"], row["model"], row["overrides"]) not in in_table]
@@ -261,18 +273,20 @@ def main() -> None:
 
     if not args.table_only:
         extra = " ".join(args.overrides)
-        done = {(r["recipe"], r["model"], r["overrides"], int(r["seed"])) for r in read_rows(args.csv)}
+        done = {(versioned(r["recipe"]), r["model"], r["overrides"], int(r["seed"])) for r in read_rows(args.csv)}
         with tempfile.TemporaryDirectory() as tmp:
             for recipe in args.recipes:
                 for model in args.models:
                     for seed in args.seeds[:1] if model in DETERMINISTIC else args.seeds:
-                        if (recipe, model, extra, seed) in done:
-                            print(f"{recipe} {model or 'recipe'} seed {seed}: in {args.csv} already", flush=True)
+                        if (current(recipe), model, extra, seed) in done:
+                            print(
+                                f"{current(recipe)} {model or 'recipe'} seed {seed}: in {args.csv} already", flush=True
+                            )
                             continue
                         started = time.perf_counter()
                         metrics = run(recipe, model, args.overrides, seed, args.data_dir.resolve(), Path(tmp))
                         row = {
-                            "recipe": recipe,
+                            "recipe": current(recipe),
                             "model": model,
                             "overrides": extra,
                             "seed": seed,
