@@ -17,7 +17,7 @@ spec.loader.exec_module(bench)
 
 def row(recipe: str, model: str, seed: int, test_mse: float, overrides: str = "", minutes: float = 1.0) -> dict:
     return {
-        "recipe": recipe,
+        "recipe": recipe if "/" in recipe else bench.current(recipe),  # the recipe's version in conf/ now
         "model": model,
         "overrides": overrides,
         "seed": seed,
@@ -65,7 +65,10 @@ def test_the_table_puts_each_run_in_its_setting_and_column_with_mean_and_std(tmp
     val = [line for line in text.splitlines() if line.startswith("| M, H=192 |")][2]
     assert cells(val)[1] == ".5000 ± .0000" and "Validation MSE" in text
     # runs outside the table are listed below it, with their overrides
-    assert "| etth1_m96/v1 | recipe | data.seq_len=336 | 1 | .5000 | .3600 | .1800 | 30.0 | CPU test |" in text
+    assert (
+        f"| {bench.current('etth1_m96')} | recipe | data.seq_len=336 | 1 | .5000 | .3600 | .1800 | 30.0 | CPU test |"
+        in text
+    )
 
 
 def test_s_rows_say_whether_the_segment_recipe_beats_the_lstm_and_nlinear(tmp_path):
@@ -78,8 +81,10 @@ def test_s_rows_say_whether_the_segment_recipe_beats_the_lstm_and_nlinear(tmp_pa
 
 
 def test_rows_of_an_older_recipe_version_stay_out_of_the_table(tmp_path):
-    rows = [row("etth1_m336/v0", "", s, 0.40) for s in range(3)] + [row("etth1_m336/v1", "", 0, 0.45)]
+    rows = [row("etth1_m336/v0", "", s, 0.40) for s in range(3)] + [row("etth1_m336", "", 0, 0.45)]
+    rows += [{**row("etth1_m336", "", 0, 0.47), "recipe": "etth1_m336"}]  # written before versions: v1
     text = bench.table(rows)
+    assert "| etth1_m336/v1 | recipe |  | 1 | .5000 | .4700 |" in text
     assert cells(table_line(text, "M, H=336"))[1] == ".4500 (1 of 3 seeds)"
     assert "| etth1_m336/v0 | recipe |  | 3 | .5000 ± .0000 | .4000 ± .0000 |" in text
 
@@ -96,7 +101,6 @@ def test_finished_runs_are_skipped_and_the_csv_keeps_its_rows(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    # a row without a version was written before versions were recorded: v1, the recipe's version now
     assert f"etth1_lstm_s96/v1 naive seed 0: in {path} already" in result.stdout
     assert path.read_text() == before  # not trained again (a real naive run scores .0693), no row added
     assert cells(table_line(result.stdout, "S, H=96"))[5] == ".1230"
