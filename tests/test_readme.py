@@ -78,7 +78,7 @@ BENCH_RUNS = {
             *["--recipes", "etth1_lstm_s96", "--models", "naive", "linear", "--seeds", "0", "--csv", "etth1.csv"],
             *["--overrides", "trainer.max_epochs=1", "trainer.limit_train_batches=5"],
         ],
-        "| etth1_lstm_s96 | linear | trainer.max_epochs=1 trainer.limit_train_batches=5 | 1 |",
+        "| etth1_lstm_s96/v1 | linear | trainer.max_epochs=1 trainer.limit_train_batches=5 | 1 |",
     ),
     "bench/epoch_time.py": (["--lengths", "96", "--batches", "1", "--repeats", "1"], "per-timestep LSTM-64 at L=96: "),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
