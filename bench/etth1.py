@@ -197,10 +197,10 @@ def table(rows: list[dict[str, str]]) -> str:
         (name, values + [target_cell(name, index, cells)] + [published(p, name, index) for p in PUBLISHED])
         for (name, values), (_, index, cells) in zip(metric("test/mse"), table_rows, strict=True)
     ]
-    in_table = {cell_key(recipe, model, f"{f}{h}") for _, recipe, model in COLUMNS for f in "sm" for h in HORIZONS}
-    machines = sorted({r["machine"] for key in in_table for r in groups.get(key, [])})
+    in_table = {id(r): r for _, _, cells in table_rows for runs in cells.values() for r in runs or []}
+    machines = sorted({r["machine"] for r in in_table.values()})
     sources = "; ".join(f"{name}: {source}" for name, (_, source) in PUBLISHED.items())
-    others = [row for row in rows if (row["recipe"], row["model"], row["overrides"]) not in in_table]
+    others = [row for row in rows if id(row) not in in_table]
     return "\n".join(
         [
             "Test MSE (mean ± std over seeds 0, 1, 2; naive is deterministic, one run):",
