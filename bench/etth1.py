@@ -60,9 +60,9 @@ class Published(NamedTuple):
 
 
 PUBLISHED = {
-    # Not in the arXiv paper (its tables use L = 720): the SegRNN repository's README, "Comparison Results for
-    # Lookback L = 96" (2024-06), one run per horizon of scripts/SegRNN/Lookback_96/etth1.sh (GRU-512 at every
-    # horizon) after its test loader stopped dropping the last batch.
+    # Not in the arXiv paper (its main tables use longer inputs): the SegRNN repository's README, "Comparison
+    # Results for Lookback L = 96" (2024-06), one run per horizon of scripts/SegRNN/Lookback_96/etth1.sh
+    # (GRU-512 at every horizon) after its test loader stopped dropping the last batch.
     "SegRNN": Published(
         (0.368, 0.408, 0.444, 0.446),
         (0.395, 0.419, 0.440, 0.457),
@@ -259,9 +259,9 @@ def table(rows: list[dict[str, str]]) -> str:
     )
 
 
-def published(name: str, metric: str, setting: str, index: int) -> str:
-    """A published M number for this row; S rows have none at L = 96."""
-    return number(getattr(PUBLISHED[name], metric)[index], 3) if setting.startswith("M") else ""
+def published(name: str, field: str, setting: str, index: int) -> str:
+    """A published M number (`field`: mse or mae) for this row; S rows have none at L = 96."""
+    return number(getattr(PUBLISHED[name], field)[index], 3) if setting.startswith("M") else ""
 
 
 def write_readme(path: Path, text: str) -> None:
