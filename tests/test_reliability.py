@@ -10,9 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
-from conftest import QUIET, ROOT, read_metrics, run_dirs, run_train
+from conftest import QUIET, ROOT, compose_cfg, read_metrics, run_dirs, run_train
+from hydra.utils import instantiate
 
 from tunelab.training.callbacks.checkpoint_io import AtomicCheckpointIO
 
@@ -179,3 +181,48 @@ def test_disk_filling_up_mid_run_keeps_the_last_good_checkpoint(small_disk, tmp_
     checkpoints = run_dir / "checkpoints"
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 0  # whole, as saved after epoch 0
     assert [p.name for p in checkpoints.iterdir() if p.suffix == ".tmp"] == []
+
+
+class ScriptedValLoss(L.LightningModule):
+    """A one-weight model whose val/loss per epoch is given: the checkpoints' behaviour without a real task."""
+
+    def __init__(self, val_losses: list[float]) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.val_losses = val_losses
+        self.trained_epochs: list[int] = []
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return (self.weight - batch).pow(2).mean()
+
+    def on_train_epoch_start(self) -> None:
+        self.trained_epochs.append(self.current_epoch)
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self.log("val/loss", self.val_losses[self.current_epoch])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_last_ckpt_is_the_last_epoch_not_the_best(tmp_path):
+    """Lightning 2.6 writes save_last's copy only beside a new best; conf/callbacks keeps last.ckpt current."""
+    cfg = compose_cfg(["data=synthetic"], tmp_path)
+    data = torch.utils.data.DataLoader(torch.ones(4, 1), batch_size=2)
+
+    def fit(max_epochs: int, ckpt_path: str | None = None) -> ScriptedValLoss:
+        checkpoints = [instantiate(cfg.callbacks[name]) for name in ("model_checkpoint", "last_checkpoint")]
+        quiet = {"enable_progress_bar": False, "enable_model_summary": False}
+        trainer = L.Trainer(max_epochs=max_epochs, callbacks=checkpoints, logger=False, **quiet)
+        model = ScriptedValLoss([1.0, 0.5, 0.7, 0.9])
+        trainer.fit(model, train_dataloaders=data, val_dataloaders=data, ckpt_path=ckpt_path)
+        return model
+
+    fit(max_epochs=3)  # the best val/loss at epoch 1, the run stopped after epoch 2
+    checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch001.ckpt", "last.ckpt"]
+    last = torch.load(checkpoints / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 2
+    (best_state,) = [s for key, s in last["callbacks"].items() if "val/loss" in key]
+    assert best_state["best_model_path"].endswith("epoch001.ckpt")
+    assert fit(max_epochs=4, ckpt_path="last").trained_epochs == [3]  # resumed after epoch 2, not after 1

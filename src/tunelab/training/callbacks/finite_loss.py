@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import lightning as L
@@ -25,7 +26,8 @@ class FiniteLossGuard(Callback):
     ) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None and not torch.isfinite(loss).item():
-            last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+            written = [cb.last_model_path or cb.best_model_path for cb in trainer.checkpoint_callbacks]
+            last = max(filter(None, written), key=os.path.getmtime, default="")  # the newest file
             kept = f"; the last good checkpoint is {last}" if last else "; no checkpoint had been written yet"
             raise UserError(
                 f"the training loss became {loss.item()} at epoch {trainer.current_epoch}, step {trainer.global_step} "
