@@ -26,8 +26,10 @@ class FiniteLossGuard(Callback):
     ) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None and not torch.isfinite(loss).item():
-            written = [cb.last_model_path or cb.best_model_path for cb in trainer.checkpoint_callbacks]
-            last = max(filter(None, written), key=os.path.getmtime, default="")  # the newest file
+            # any Checkpoint callback (OnExceptionCheckpoint has neither path); the newest file written
+            keys = ("last_model_path", "best_model_path")
+            paths = [getattr(cb, key, "") for cb in trainer.checkpoint_callbacks for key in keys]
+            last = max(filter(os.path.isfile, filter(None, paths)), key=os.path.getmtime, default="")
             kept = f"; the last good checkpoint is {last}" if last else "; no checkpoint had been written yet"
             raise UserError(
                 f"the training loss became {loss.item()} at epoch {trainer.current_epoch}, step {trainer.global_step} "
