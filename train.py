@@ -5,7 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from tunelab.cli import quote_numeric_choices
+from tunelab.cli import train_argv
 from tunelab.train import main as run
 
 
@@ -15,5 +15,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    sys.argv = quote_numeric_choices(sys.argv)
+    sys.argv = train_argv(sys.argv)
     main()

@@ -226,3 +226,39 @@ def test_last_ckpt_is_the_last_epoch_not_the_best(tmp_path):
     (best_state,) = [s for key, s in last["callbacks"].items() if "val/loss" in key]
     assert best_state["best_model_path"].endswith("epoch001.ckpt")
     assert fit(max_epochs=4, ckpt_path="last").trained_epochs == [3]  # resumed after epoch 2, not after 1
+
+
+def test_resume_continues_with_the_runs_own_config_and_a_refused_one_changes_nothing(tmp_path):
+    log_dir = tmp_path / "logs"
+    first = [*QUIET, "data=synthetic", "data.length=600", "data.seq_len=24", "data.horizon=8", "data.batch_size=64"]
+    done = run_train([*first, "trainer.max_epochs=2", "logger=none", f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = run_dirs(log_dir)
+    steps_per_epoch = read_metrics(run_dir)["global_step"] // 2
+    records = {p: p.read_bytes() for p in [*(run_dir / ".hydra").iterdir(), run_dir / "metrics.json"]}
+
+    refused = run_train([f"resume={run_dir}", "model=gru", *QUIET], cwd=tmp_path)
+    assert refused.returncode == 1 and "resume: " in refused.stderr and "another model" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert {p: p.read_bytes() for p in records} == records  # .hydra/ and metrics.json as the run left them
+
+    # No data= or batch size given again: they come from the run's saved overrides.
+    resumed = run_train([f"resume={run_dir}", "trainer.max_epochs=3", *QUIET], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert run_dirs(log_dir) == [run_dir]
+    summary = read_metrics(run_dir)
+    assert summary["status"] == "ok" and summary["epochs"] == 3
+    assert summary["global_step"] == 3 * steps_per_epoch
+    saved = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert "batch_size: 64" in saved and "max_epochs: 3" in saved and "SyntheticSeriesDataModule" in saved
+
+
+def test_resume_composes_the_saved_overrides_under_the_new_ones(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "overrides.yaml").write_text("- data=synthetic\n- data.batch_size=64\n- seed=3\n")
+    cfg = compose_cfg([f"resume={run_dir}", "seed=5", "trainer.max_epochs=3"], tmp_path)
+    assert cfg.data.batch_size == 64 and "Synthetic" in cfg.data._target_
+    assert cfg.seed == 5 and cfg.trainer.max_epochs == 3 and cfg.resume == str(run_dir)

@@ -1,13 +1,17 @@
-"""Command-line shims that Hydra's override grammar needs, and composing the config without a Hydra run."""
+"""Command-line shims that Hydra's override grammar and `resume=` need, and composing the config without a Hydra run."""
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
+
+from tunelab.errors import UserError, report
+from tunelab.training.run.resume import resume_overrides
 
 # Groups whose option names are numbers (precision=32, precision=64). Hydra parses `precision=64` as
 # the integer 64 and refuses it as a group choice, so such values are quoted before Hydra sees them.
@@ -25,13 +29,24 @@ def quote_numeric_choices(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def train_argv(argv: Sequence[str]) -> list[str]:
+    """train.py's command line as Hydra should see it: numeric choices quoted, `resume=` expanded to the
+    run's own overrides. A run dir with nothing to resume ends the process in one line, before Hydra
+    writes anything."""
+    try:
+        return [argv[0], *resume_overrides(quote_numeric_choices(argv[1:]))]
+    except UserError as err:
+        report(f"error: {err}")
+        sys.exit(1)
+
+
 def compose_train(conf_dir: Path, overrides: Sequence[str], **paths: Path | str) -> DictConfig:
     """The config `python train.py OVERRIDES` would see, for benches and tests that start no Hydra job.
 
     Each keyword sets that `paths.*` key (e.g. output_dir, which a Hydra run would otherwise set).
     """
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=quote_numeric_choices(overrides))
+        cfg = compose(config_name="train", overrides=resume_overrides(quote_numeric_choices(overrides)))
     with open_dict(cfg):
         for key, value in paths.items():
             cfg.paths[key] = str(value)

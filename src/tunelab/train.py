@@ -7,6 +7,7 @@ import math
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -23,6 +24,7 @@ from tunelab.training.callbacks.pruning import trial_pruning
 from tunelab.training.hydra_hooks import resolvers
 from tunelab.training.run.checks import check_checkpoint, check_config, check_monitors
 from tunelab.training.run.hparams import log_hparams, run_hparams, varied_keys
+from tunelab.training.run.resume import record_resumed_config
 from tunelab.training.run.run_files import finite_floats, write_json_atomic
 from tunelab.training.run.tuning import tune
 
@@ -31,29 +33,53 @@ log = logging.getLogger(__name__)
 resolvers.register()  # ${run_id:} and ${or:...}, used by conf/hydra/default.yaml
 
 
+@dataclass
+class Job:
+    """A run built and checked, ready to fit; nothing in its run dir is written yet."""
+
+    datamodule: L.LightningDataModule
+    model: L.LightningModule
+    trainer: L.Trainer
+    loggers: list[Logger]
+    pruning: Callback | None
+    tuned: dict[str, float]
+    ckpt_path: str | None
+    started: float
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one training job described by `cfg`; return its final metrics (also in metrics.json)."""
+    return fit_and_test(cfg, prepare(cfg))
+
+
+def prepare(cfg: DictConfig) -> Job:
+    """Data, model, callbacks, loggers and trainer, with every check that can refuse the run."""
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    output_dir = Path(cfg.paths.output_dir)
     started = time.perf_counter()
-
     datamodule, model = build_data_and_task(cfg)
     check_monitors(cfg, model.val_metric_names)
     loggers = instantiate_each(cfg.get("logger"))
     pruning = trial_pruning(cfg)  # a job of a pruned Optuna search reports to its trial
     callbacks = build_callbacks(cfg, loggers) + ([pruning] if pruning else [])
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    tuned = tune(trainer, model, datamodule, cfg.tune) if cfg.tune.lr_find or cfg.tune.batch_size else {}
 
     # resume=<run dir> runs in that dir (conf/hydra/default.yaml) and continues from its last.ckpt
     ckpt_path = cfg.ckpt_path or ("last" if cfg.resume else None)
     # "best" names no file before fit; "last" is this run dir's last.ckpt when there is one
-    given = {"last": output_dir / "checkpoints" / "last.ckpt", "best": None, None: None}.get(ckpt_path, ckpt_path)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    given = {"last": last, "best": None, None: None}.get(ckpt_path, ckpt_path)
     if given is not None and Path(given).is_file():
         check_checkpoint(given, model, "resume" if cfg.resume else "ckpt_path")
+    tuned = tune(trainer, model, datamodule, cfg.tune) if cfg.tune.lr_find or cfg.tune.batch_size else {}
+    return Job(datamodule, model, trainer, loggers, pruning, tuned, ckpt_path, started)
+
+
+def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
+    """Fit, then validate and test the best checkpoint; write metrics.json and the HPARAMS entry."""
+    trainer, model, datamodule, pruning = job.trainer, job.model, job.datamodule, job.pruning
     if any(p.requires_grad for p in model.parameters()):  # baselines such as model=naive have nothing to fit
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=job.ckpt_path)
     # Keras' restore_best_weights: score the checkpoint with the best val loss, not the last epoch.
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = best or None
@@ -70,13 +96,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "best_checkpoint": best or None,
-        "seconds": round(time.perf_counter() - started, 2),
-        "tuned": tuned,
+        "seconds": round(time.perf_counter() - job.started, 2),
+        "tuned": job.tuned,
     }
     if trainer.is_global_zero:
-        write_json_atomic(output_dir / "metrics.json", summary)
+        write_json_atomic(Path(cfg.paths.output_dir) / "metrics.json", summary)
         varied = varied_keys()  # read once from the sweep's multirun.yaml: the order and the `differs` marks
-        log_hparams(loggers, {**run_hparams(cfg, varied), **tuned}, metrics, varied)
+        log_hparams(job.loggers, {**run_hparams(cfg, varied), **job.tuned}, metrics, varied)
     return metrics
 
 
@@ -123,21 +149,27 @@ def instantiate_each(group: Mapping | None) -> list[Callback | Logger]:
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point: train, report where the logs are, return `optimized_metric` for sweepers.
 
-    A failed job records its error in metrics.json. Alone, it exits with the message (bad input) or
+    A failed job records its error in metrics.json (a resume refused before it starts leaves the run's
+    records untouched). Alone, it exits with the message (bad input) or
     the traceback (a bug); inside a multirun it returns NaN instead, so the sweep records it as failed
     and goes on (Optuna marks a NaN trial as failed).
     """
     torch.set_float32_matmul_precision("high")
     quiet_write_failures()
+    job = None
     try:
-        metrics = train(cfg)
+        job = prepare(cfg)
+        if cfg.resume:  # the resumed run has passed its checks: now its records may change
+            record_resumed_config(cfg)
+        metrics = fit_and_test(cfg, job)
     except Exception as err:
         known = user_message(err, cfg.paths.output_dir)
         message = f"error: {known or repr(err)}"
-        try:
-            write_json_atomic(Path(cfg.paths.output_dir) / "metrics.json", {"status": "failed", "error": message})
-        except OSError as write_err:  # the failure may be the full or read-only disk itself
-            log.error(f"metrics.json not written: {write_err}")
+        if job is not None or not cfg.resume:  # a refused resume leaves the run's metrics.json as it was
+            try:
+                write_json_atomic(Path(cfg.paths.output_dir) / "metrics.json", {"status": "failed", "error": message})
+            except OSError as write_err:  # the failure may be the full or read-only disk itself
+                log.error(f"metrics.json not written: {write_err}")
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             log.exception(message)
             return float("nan")

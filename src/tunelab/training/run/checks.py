@@ -38,11 +38,9 @@ def check_config(cfg: DictConfig) -> None:
             f"clipping.max must be a positive number with clipping.algorithm={algorithm}; got {threshold!r}"
         )
 
-    ckpt_path, resume = cfg.get("ckpt_path"), cfg.get("resume")
+    ckpt_path = cfg.get("ckpt_path")
     if ckpt_path not in (None, "last", "best") and not Path(ckpt_path).is_file():
         raise UserError(f"ckpt_path: no checkpoint file at {ckpt_path}")
-    if resume and not (Path(resume) / "checkpoints" / "last.ckpt").is_file():
-        raise UserError(f"resume: {resume} holds no checkpoints/last.ckpt to continue from")
 
 
 def check_monitors(cfg: DictConfig, logged: Sequence[str]) -> None:

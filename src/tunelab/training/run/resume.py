@@ -1,0 +1,60 @@
+"""`resume=<run dir>`: compose the run's own overrides again, and rewrite its records only once it continues.
+
+Hydra knows nothing of resuming: left alone it would compose the defaults (not the run's config) and
+overwrite `.hydra/` before the task could refuse the checkpoint. So the command line is expanded
+before Hydra sees it, Hydra is told not to write `.hydra/`, and the task writes it once the resumed
+run has passed its checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from tunelab.errors import UserError
+from tunelab.training.run.run_files import write_text_atomic
+
+KEY = "resume"
+HYDRA_SUBDIR = ".hydra"
+# The run dir is already named by `resume` (conf/hydra/default.yaml); Hydra's own copy of `.hydra/` is
+# written by record_resumed_config once the run continues.
+HOLD_RECORDS = "hydra.output_subdir=null"
+
+
+def override_key(arg: str) -> str:
+    """`+a.b=1` -> `a.b`; `~a` -> `a`: what an override sets, whatever its prefix."""
+    return arg.lstrip("~+").partition("=")[0]
+
+
+def resume_overrides(args: Sequence[str]) -> list[str]:
+    """The run's saved overrides, less those `args` set again, then `args`: the resumed run's command line.
+
+    Unchanged when `args` holds no `resume=` or starts a multirun. Raises UserError, naming the
+    key, when the run dir holds nothing to continue from.
+    """
+    given = [a.partition("=")[2] for a in args if override_key(a) == KEY and "=" in a]
+    if not given or given[-1] in ("", "null") or {"-m", "--multirun"} & set(args):
+        return list(args)
+    run_dir = Path(given[-1])
+    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        raise UserError(f"resume: {run_dir} holds no checkpoints/last.ckpt to continue from")
+    saved_file = run_dir / HYDRA_SUBDIR / "overrides.yaml"
+    try:
+        saved = [str(o) for o in yaml.safe_load(saved_file.read_text()) or []]
+    except (OSError, yaml.YAMLError) as err:
+        raise UserError(f"resume: {saved_file} cannot be read ({err}); is {run_dir} a run dir of train.py?") from err
+    new_keys = {override_key(a) for a in args}
+    return [*(o for o in saved if override_key(o) not in new_keys), *args, HOLD_RECORDS]
+
+
+def record_resumed_config(cfg: DictConfig) -> None:
+    """Write `.hydra/` as Hydra would have: the resumed run's config, Hydra's config and the overrides."""
+    hydra_cfg = HydraConfig.get()
+    folder = Path(hydra_cfg.runtime.output_dir) / HYDRA_SUBDIR
+    write_text_atomic(folder / "config.yaml", OmegaConf.to_yaml(cfg))
+    write_text_atomic(folder / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra_cfg}))
+    write_text_atomic(folder / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.overrides.task))
