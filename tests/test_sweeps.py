@@ -7,7 +7,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import SYNTHETIC, run_train
+from conftest import SYNTHETIC, compose_cfg, run_train
+from omegaconf import OmegaConf
 
 FAST = [
     *SYNTHETIC,
@@ -185,3 +186,49 @@ def test_submitit_local_runs_a_two_job_sweep(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     rows = summary(sweep_root(log_dir))
     assert len(rows) == 2 and {r["status"] for r in rows} == {"ok"} and rows[0]["job"] != rows[1]["job"]
+
+
+GROUPS_SEARCH = """# @package _global_
+defaults:
+  - override /model: gru
+  - override /scheduler: exponential
+  - override /hydra/sweeper: optuna
+optimized_metric: val/mae
+early_stopping:
+  patience: 7
+model:
+  net:
+    hidden_sizes: [16]
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    study_name: groups
+    n_trials: 2
+    params:
+      optimizer.lr: tag(log, interval(1e-4, 1e-2))
+"""
+
+
+def test_best_yaml_composes_to_the_best_trials_config_key_for_key(tmp_path):
+    """What the search config set (groups and values) is kept in best.yaml; only the sweep settings go."""
+    extra = tmp_path / "extra"
+    (extra / "hparams_search").mkdir(parents=True)
+    (extra / "hparams_search" / "groups.yaml").write_text(GROUPS_SEARCH)
+    searchpath = f"hydra.searchpath=[file://{extra}]"
+    result = run_train(
+        ["-m", "hparams_search=groups", "precision=64", *FAST, searchpath, f"paths.log_dir={tmp_path / 'logs'}"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = sweep_root(tmp_path / "logs")
+    best_job = root / summary(root)[0]["job"]
+    (extra / "experiment").mkdir()
+    (extra / "experiment" / "best.yaml").write_text((root / "best.yaml").read_text())
+
+    composed = OmegaConf.to_container(compose_cfg(["experiment=best", searchpath], tmp_path))
+    expected = OmegaConf.to_container(OmegaConf.load(best_job / ".hydra" / "config.yaml"))
+    del composed["paths"], expected["paths"]
+    assert composed == expected
+    composed = OmegaConf.create(composed)
+    assert composed.model.net.cell == "gru" and composed.scheduler.name == "exponential"
+    assert composed.trainer.precision == "64-true" and composed.early_stopping.patience == 7

@@ -13,17 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
 from tunelab.training.hydra_hooks.output_check import output_root
 from tunelab.training.run.run_files import write_text_atomic
 
 # Overrides that describe the machine, not the experiment: left out of the table and of best.yaml.
 _LOCAL_PREFIXES = ("paths.", "hydra.", "hparams_search")
-# Groups that choose how to run, not what to train; train.yaml lists them after `experiment`, so an
-# experiment config could not set them anyway.
-_RUN_MODES = ("debug", "hparams_search")
+# Groups that are no part of a recipe: Hydra's own, the search that found it (best.yaml keeps what it
+# set) and the machine's paths.
+_NOT_RECIPE = ("hydra", "hparams_search", "paths")
 
 
 class SweepSummary(Callback):
@@ -58,8 +60,7 @@ class SweepSummary(Callback):
         write_text_atomic(root / "sweep_groups.csv", to_csv(groups, group_columns(groups, params)))
         write_text_atomic(root / "sweep_summary.md", to_markdown(rows, groups, params, constants, metric))
         if groups and groups[0]["status"] == "ok":
-            choices = {name for name in config.hydra.runtime.choices if not name.startswith("hydra")}
-            write_text_atomic(root / "best.yaml", best_config(groups[0], metric, root, choices))
+            write_text_atomic(root / "best.yaml", best_config(groups[0], metric, root, config.hydra.job.config_name))
         elif all(r["status"] == "failed" for r in rows):  # the sweep as a whole failed: so says its exit status
             first = next((r["error"] for r in rows if r.get("error")), "no metrics.json")
             print(f"error: all {len(rows)} jobs of the sweep failed, the first with: {first}", file=sys.stderr)
@@ -86,7 +87,6 @@ def job_row(job_dir: Path) -> dict[str, Any]:
             error=summary.get("error", ""),
         )
         row.update(summary.get("metrics", {}))
-    row["_overrides"] = overrides
     row["_values"] = dict(o.lstrip("+").partition("=")[::2] for o in overrides)
     return row
 
@@ -114,7 +114,6 @@ def group_rows(rows: list[dict[str, Any]], params: list[str]) -> list[dict[str, 
             group[name] = statistics.fmean(values)
             group[f"{name} std"] = statistics.stdev(values) if len(values) > 1 else None
         group["_jobs"] = jobs
-        group["_overrides"] = [o for o in jobs[0]["_overrides"] if not o.lstrip("+").startswith("seed=")]
         groups.append(group)
     return groups
 
@@ -194,36 +193,63 @@ def jobs_cell(group: dict[str, Any]) -> str:
     return jobs[0]["job"] if len(jobs) == 1 else f"{group['finished']} of {len(jobs)}"
 
 
-def best_config(group: dict[str, Any], metric: str, root: Path, groups: set[str]) -> str:
-    """The best configuration's overrides as an experiment config: copy to conf/experiment/, run experiment=NAME.
+def best_config(group: dict[str, Any], metric: str, root: Path, config_name: str) -> str:
+    """The best configuration as an experiment config: copy to conf/experiment/, run experiment=NAME.
 
-    With several seeds, the seed is left out. `groups` are the config group names: their overrides become
-    defaults-list entries.
+    Written from the best job's own composed config (`.hydra/config.yaml`), not from its overrides, so
+    that what a search config (`hparams_search=...`) set is kept while its sweep settings are not: the
+    job's group choices become defaults-list entries and every value that differs from what those
+    choices compose to is set explicitly. Machine-local `paths.*` are left out, and so is the seed
+    when seeds were swept.
     """
     jobs = group["_jobs"]
-    overrides = jobs[0]["_overrides"] if len(jobs) == 1 else group["_overrides"]
+    done = [j for j in jobs if j["status"] == "ok"]
+    job_dir = root / done[0]["job"]
+    job_cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    choices = OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra.runtime.choices)
+    experiment = [f"experiment={choices['experiment']}"] if choices.get("experiment") else []
+    defaults = compose(config_name, experiment).hydra.runtime.choices  # the choices no override needs to make
+    # A group that train.yaml leaves null (debug, pruner) cannot be chosen from an experiment: its values are set.
+    picked = {
+        g: c for g, c in choices.items() if c != defaults.get(g) and defaults.get(g) and not g.startswith(_NOT_RECIPE)
+    }
+    base = compose(config_name, experiment + [choice(*p) for p in picked.items()])
+    values = differences(OmegaConf.to_container(job_cfg), OmegaConf.to_container(base))
+    for key in ("paths", *(("seed",) if len(jobs) > 1 else ())):
+        values.pop(key, None)
+
     score = f"{metric} = {group[metric]}" + (f" (mean of {group['finished']} seeds)" if len(jobs) > 1 else "")
     where = f"job {jobs[0]['job']}" if len(jobs) == 1 else "jobs " + ", ".join(j["job"] for j in jobs)
-    defaults: list[str | dict[str, Any]] = []
-    values: dict[str, Any] = {}
-    for override in overrides:
-        key, _, raw = override.lstrip("+").partition("=")
-        value = yaml.safe_load(raw) if raw else None
-        if key in _RUN_MODES:
-            continue
-        if key == "experiment":
-            defaults.insert(0, str(value))  # another experiment in the same group: included first
-        elif key in groups:
-            defaults.append({f"override /{key}": value})
-        else:
-            node = values
-            *parents, leaf = key.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = value
     header = (
         f"# @package _global_\n# Best configuration of the sweep in {root}: {score}, {where}.\n"
         "# Copy into conf/experiment/ and run: python train.py experiment=<name>\n"
     )
-    body = {"defaults": [*defaults, "_self_"], **values} if defaults else values
-    return header + yaml.safe_dump(body, sort_keys=False)
+    entries = [*(e.partition("=")[2] for e in experiment), *({f"override /{g}": c} for g, c in picked.items())]
+    return header + yaml.safe_dump({"defaults": [*entries, "_self_"], **values}, sort_keys=False)
+
+
+def choice(group: str, option: str | list[str]) -> str:
+    """A group choice as a command-line override, quoted so that `precision: '32'` stays a name."""
+    options = option if isinstance(option, list) else [option]
+    quoted = ",".join(f"'{o}'" for o in options)
+    return f"{group}=[{quoted}]" if isinstance(option, list) else f"{group}={quoted}"
+
+
+def compose(config_name: str, overrides: list[str]) -> DictConfig:
+    """The app's config for `overrides`, through the Hydra instance of this (multi)run."""
+    return GlobalHydra.instance().hydra.compose_config(config_name, overrides, run_mode=RunMode.RUN)
+
+
+def differences(config: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `config` that `base` lacks or holds another value for, nested as in `config`."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "hydra":
+            continue
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            nested = differences(value, base[key])
+            if nested:
+                out[key] = nested
+        elif key not in base or base[key] != value:
+            out[key] = value
+    return out
