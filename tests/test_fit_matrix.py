@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 from conftest import IMAGE_MODELS, QUICK, SYNTHETIC, compose_cfg, group_options
+from hydra.utils import instantiate
 
 from tunelab.train import train
 
@@ -49,6 +50,14 @@ def test_short_fit(case, tmp_path):
 def test_clipping_reaches_the_trainer(tmp_path):
     cfg = compose_cfg(["clipping=value", "clipping.max=0.25"], tmp_path)
     assert cfg.trainer.gradient_clip_val == 0.25 and cfg.trainer.gradient_clip_algorithm == "value"
+
+
+@pytest.mark.parametrize("clipping", ["none", "adaptive"])
+def test_no_clipping_algorithm_means_no_clipping_whatever_the_threshold(clipping, tmp_path):
+    """Lightning norm-clips when only gradient_clip_val is given, so a threshold must not reach it alone."""
+    cfg = compose_cfg([*SYNTHETIC, f"clipping={clipping}", "clipping.max=0.001"], tmp_path)
+    trainer = instantiate(cfg.trainer)
+    assert trainer.gradient_clip_val is None and trainer.gradient_clip_algorithm is None
 
 
 @pytest.mark.parametrize("name", ["etth1", "etth2", "csv"])

@@ -30,7 +30,7 @@ from tunelab.training.run.tuning import tune
 
 log = logging.getLogger(__name__)
 
-resolvers.register()  # ${run_id:} and ${or:...}, used by conf/hydra/default.yaml
+resolvers.register()  # ${run_id:} and ${or:...} (conf/hydra/default.yaml), ${when:...} (conf/trainer)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Config resolvers: `${run_id:}` for directory names, `${or:a,b}` for a value with a fallback."""
+"""Config resolvers: `${run_id:}` for directory names, `${or:a,b}` for a value with a fallback, `${when:c,v}`
+for a value that only applies when another key is set."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ def first_set(value: object, fallback: object) -> object:
     return fallback if value in (None, "") else value
 
 
+def when(condition: object, value: object) -> object:
+    """`value` if `condition` is set (not null or empty), else null: `clipping.max` counts only with an algorithm."""
+    return None if condition in (None, "") else value
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("run_id", run_id, replace=True)
     OmegaConf.register_new_resolver("or", first_set, replace=True)
+    OmegaConf.register_new_resolver("when", when, replace=True)
