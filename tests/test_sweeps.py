@@ -232,3 +232,17 @@ def test_best_yaml_composes_to_the_best_trials_config_key_for_key(tmp_path):
     composed = OmegaConf.create(composed)
     assert composed.model.net.cell == "gru" and composed.scheduler.name == "exponential"
     assert composed.trainer.precision == "64-true" and composed.early_stopping.patience == 7
+
+
+def test_a_maximising_search_ranks_the_summary_and_best_yaml_highest_first(tmp_path):
+    result = search(tmp_path, "hydra.sweeper.n_trials=3", "hydra.sweeper.direction=maximize", scaler="standard")
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = sweep_root(tmp_path / "logs")
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(root / "optuna.journal")))
+    best = optuna.load_study(study_name="test", storage=storage).best_trial
+    rows = summary(root)
+    values = [float(r["val/mse"]) for r in rows]
+    assert values == sorted(values, reverse=True) and values[0] == pytest.approx(best.value)
+    assert rows[0]["job"].startswith(f"{best.number}_")
+    assert f"job {rows[0]['job']}" in (root / "best.yaml").read_text()
+    assert "(higher is better)" in (root / "sweep_summary.md").read_text()

@@ -36,7 +36,7 @@ class SweepSummary(Callback):
     job, failed ones included). Overrides with the same value in every job are the sweep's constants;
     the others are its parameters, one column each. Jobs whose parameters differ only in `seed` (or
     not at all: a parameter set Optuna proposed twice) form one group, with the mean and std of every
-    metric over its finished jobs; groups are ranked by the mean of `optimized_metric`, lower first.
+    metric over its finished jobs; groups are ranked by the mean of `optimized_metric`, best first (see `direction`).
     Pruned and failed jobs are listed below the ranking. With several sweep processes on one sweep
     dir (Optuna workers), each rewrites the files when it ends, one at a time, the last with every
     job. When every job failed, it prints one line and exits with status 1.
@@ -51,16 +51,19 @@ class SweepSummary(Callback):
 
     def summarize(self, config: DictConfig, root: Path) -> None:
         metric = config.get("optimized_metric") or "val/loss"
-        rows = sorted((job_row(d) for d in job_dirs(root)), key=lambda r: sort_key(r, metric))
+        sign = -1 if direction(config, metric) == "maximize" else 1
+        rows = sorted((job_row(d) for d in job_dirs(root)), key=lambda r: sort_key(r, metric, sign))
         if not rows:
             return
         params, constants = split_overrides(rows)
-        groups = sorted(group_rows(rows, params), key=lambda g: sort_key(g, metric))
+        groups = sorted(group_rows(rows, params), key=lambda g: sort_key(g, metric, sign))
         write_text_atomic(root / "sweep_summary.csv", to_csv(rows, job_columns(rows, params)))
         write_text_atomic(root / "sweep_groups.csv", to_csv(groups, group_columns(groups, params)))
-        write_text_atomic(root / "sweep_summary.md", to_markdown(rows, groups, params, constants, metric))
-        if groups and groups[0]["status"] == "ok":
+        write_text_atomic(root / "sweep_summary.md", to_markdown(rows, groups, params, constants, metric, sign))
+        if groups and sort_key(groups[0], metric, sign)[0] == 0:  # finished, with a finite metric
             write_text_atomic(root / "best.yaml", best_config(groups[0], metric, root, config.hydra.job.config_name))
+        elif any(r["status"] == "ok" for r in rows):
+            print(f"warning: no finished job logged {metric} (optimized_metric), so no best.yaml", file=sys.stderr)
         elif all(r["status"] == "failed" for r in rows):  # the sweep as a whole failed: so says its exit status
             first = next((r["error"] for r in rows if r.get("error")), "no metrics.json")
             print(f"error: all {len(rows)} jobs of the sweep failed, the first with: {first}", file=sys.stderr)
@@ -118,10 +121,22 @@ def group_rows(rows: list[dict[str, Any]], params: list[str]) -> list[dict[str, 
     return groups
 
 
-def sort_key(row: dict[str, Any], metric: str) -> tuple[int, float]:
+def direction(config: DictConfig, metric: str) -> str:
+    """The sweeper's `direction` (the first objective's, for several); without one (a grid sweep), accuracies
+    are maximised and everything else (losses, errors) minimised."""
+    given = OmegaConf.select(config, "hydra.sweeper.direction", default=None)
+    if given is not None:
+        return str(given[0] if OmegaConf.is_list(given) else given)
+    return "maximize" if metric.rpartition("/")[2].startswith("acc") else "minimize"
+
+
+def sort_key(row: dict[str, Any], metric: str, sign: int = 1) -> tuple[int, float]:
+    """Finished rows first, then pruned ones, each best first (`sign` -1: higher is better); then the rest."""
     value = row.get(metric)
     rank = {"ok": 0, "pruned": 1}.get(row["status"], 2)
-    return (rank, value) if rank < 2 and isinstance(value, int | float) and math.isfinite(value) else (2, math.inf)
+    if rank < 2 and isinstance(value, int | float) and math.isfinite(value):
+        return rank, sign * value
+    return 2, math.inf
 
 
 def metric_names(rows: list[dict[str, Any]]) -> list[str]:
@@ -162,10 +177,10 @@ def mean_std(group: dict[str, Any], name: str) -> str:
 
 
 def to_markdown(
-    rows: list[dict[str, Any]], groups: list[dict[str, Any]], params: list[str], constants: dict, metric: str
+    rows: list[dict[str, Any]], groups: list[dict[str, Any]], params: list[str], constants: dict, metric: str, sign: int
 ) -> str:
     """Constants once, then the finished configurations ranked (mean ± std over seeds), then pruned and failed jobs."""
-    out = [f"Sweep of {len(rows)} jobs, ranked by {metric} (lower is better).", ""]
+    out = [f"Sweep of {len(rows)} jobs, ranked by {metric} ({'lower' if sign > 0 else 'higher'} is better).", ""]
     if constants:
         out += ["Every job: `" + " ".join(f"{k}={v}" for k, v in constants.items()) + "`", ""]
     ranked = [g for g in groups if g["status"] == "ok"]
