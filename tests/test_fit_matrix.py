@@ -26,7 +26,7 @@ CASES = (
     # trainer=ddp re-launches the running script for rank 1, so it runs through train.py in test_ddp.py
     + [f"trainer={t}" for t in group_options("trainer") if t != "ddp" and (t != "gpu" or torch.cuda.is_available())]
     + [f"debug={d} trainer.max_epochs=2" for d in group_options("debug")]
-    + ["data.features=M", "data.features=MS", "loss=mae", "loss=huber"]
+    + ["data.features=M", "data.features=MS model.net.channel_independent=false", "loss=mae", "loss=huber"]
 )
 
 

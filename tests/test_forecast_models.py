@@ -6,6 +6,7 @@ import pytest
 import torch
 from conftest import QUIET, compose_cfg
 
+from tunelab.errors import UserError
 from tunelab.models import LinearForecaster, Naive, RecurrentForecaster, SeasonalNaive
 from tunelab.models.base import Forecaster
 from tunelab.train import train
@@ -84,3 +85,18 @@ def test_lstm_recipe_beats_the_naive_baseline_on_s96(tmp_path, ett_dir):
     """The etth1_lstm_s96 recipe, trained in full (about 20 s): it must beat repeat-the-last-value."""
     metrics = protocol_run(tmp_path, "etth1_lstm_s96", "lstm")
     assert metrics["test/mse"] < 0.0693 and metrics["test/mae"] < 0.2033
+
+
+def test_ms_with_channel_independence_is_refused_naming_both_keys():
+    with pytest.raises(UserError, match=r"data.features=MS with model.net.channel_independent=true"):
+        RecurrentForecaster(n_inputs=3, output_cols=[2], seq_len=12, horizon=4, channel_independent=True)
+    with pytest.raises(UserError, match="LinearForecaster is always channel independent"):
+        LinearForecaster(n_inputs=3, output_cols=[2], seq_len=12, horizon=4)
+
+
+def test_ms_forecast_reads_the_other_columns():
+    torch.manual_seed(0)
+    net = RecurrentForecaster(n_inputs=3, output_cols=[2], seq_len=12, horizon=4, channel_independent=False)
+    x = torch.randn(2, 12, 3, requires_grad=True)
+    net(x).sum().backward()
+    assert x.grad[..., :2].abs().sum() > 0  # the covariates move the target's forecast

@@ -25,8 +25,11 @@ class Forecaster(nn.Module):
 
     `core(x)` maps (batch', seq_len, core_inputs) to (batch', horizon, core_outputs). With channel
     independence batch' = batch * n_channels and row `b * n_channels + c` holds channel c of window b,
-    so a core can tell the channels apart (a learned channel embedding, say).
+    so a core can tell the channels apart (a learned channel embedding, say). Channel independence and
+    `MS` exclude each other: the covariates would be read by nothing.
     """
+
+    ci_only = False  # a net that is channel independent whatever model.net.channel_independent says
 
     def __init__(
         self,
@@ -41,6 +44,12 @@ class Forecaster(nn.Module):
         if norm not in NORMS:
             raise UserError(f"model.net.norm must be one of {', '.join(NORMS)}; got '{norm}'")
         self.output_cols = list(output_cols)
+        if channel_independent and len(self.output_cols) < n_inputs:  # MS: inputs the forecast would never read
+            raise UserError(
+                "data.features=MS with model.net.channel_independent=true forecasts the target from its own past "
+                "only (the same as S): set model.net.channel_independent=false to use the other columns"
+                + (f" ({type(self).__name__} is always channel independent: pick another model=)" * self.ci_only)
+            )
         self.seq_len, self.horizon, self.norm, self.channel_independent = seq_len, horizon, norm, channel_independent
         self.n_channels = n_inputs
         self.core_inputs = 1 if channel_independent else n_inputs

@@ -38,6 +38,8 @@ class SeasonalNaive(Naive):
 class LinearForecaster(Forecaster):
     """One linear map from the input window to the horizon, shared by every channel (NLinear with norm=last)."""
 
+    ci_only = True
+
     def __init__(self, **kwargs) -> None:
         kwargs["channel_independent"] = True
         super().__init__(**kwargs)
