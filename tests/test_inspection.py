@@ -11,10 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import QUICK, SYNTHETIC, compose_cfg, read_metrics, run_dirs, run_train, tensorboard_server
+from conftest import CONF, QUICK, QUIET, SYNTHETIC, compose_cfg, read_metrics, run_dirs, run_train, tensorboard_server
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from tunelab.cli import compose_train
 from tunelab.train import train
 from tunelab.training.callbacks.gradients import GradientMonitor
 
@@ -150,3 +151,17 @@ def test_tuner_finds_a_batch_size_and_a_learning_rate(tmp_path):
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["tuned"]["tune/batch_size"] > 32 and 1e-8 < summary["tuned"]["tune/lr"] < 1
     assert "tune/lr_finder" in events(tmp_path / "run").Tags()["images"]
+
+
+def test_clipping_adaptive_resumes_exactly(tmp_path):
+    """The AutoClip history travels in the checkpoint: 2 epochs + resume to 3 equal 3 straight epochs."""
+    base = [*SYNTHETIC, *QUIET, "logger=none", "early_stopping=none", "clipping=adaptive", "clipping.percentile=10"]
+
+    def run(name: str, *extra: str) -> dict[str, float]:
+        cfg = compose_train(CONF, [*base, *extra], root_dir=tmp_path, output_dir=tmp_path / name, data_dir=tmp_path)
+        return train(cfg)
+
+    whole = run("whole", "trainer.max_epochs=3")
+    run("resumed", "trainer.max_epochs=2")
+    resumed = run("resumed", "trainer.max_epochs=3", "ckpt_path=last")
+    assert resumed == pytest.approx(whole, rel=1e-6, abs=1e-8)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim import Optimizer
 
+from tunelab.errors import UserError
 from tunelab.training.callbacks.log_steps import writes_logs_now
 
 
@@ -60,9 +63,23 @@ class GradientMonitor(Callback):
             pl_module.log_dict(metrics, on_step=True, on_epoch=False)
             self._check(trainer)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The norm history, saved in checkpoints: a resumed run clips at the percentiles the run would have."""
+        history = None if self.history is None else self.history.cpu()
+        return {"history": history, "count": self.count, "checked": self.checked, "window": self.window}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if state_dict["window"] != self.window:
+            raise UserError(
+                f"clipping.window: the checkpoint's AutoClip history holds {state_dict['window']} norms, "
+                f"not {self.window}; resume with clipping.window={state_dict['window']}"
+            )
+        self.history, self.count, self.checked = state_dict["history"], state_dict["count"], state_dict["checked"]
+
     def _remember(self, total: torch.Tensor) -> None:
         if self.history is None:
             self.history = torch.zeros(self.window, device=total.device)
+        self.history = self.history.to(total.device)  # loaded from a checkpoint onto the CPU
         self.history[self.count % self.window] = total
         self.count += 1
 
