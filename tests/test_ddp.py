@@ -40,6 +40,9 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tmp_path
     assert ddp_summary["global_step"] == single_summary["global_step"]  # same optimizer steps per epoch
     for key in ("test/mse", "val/mse"):
         assert ddp_summary["metrics"][key] == pytest.approx(single_summary["metrics"][key], rel=0.1)
+        # the loss (MSE) covers both ranks' windows, as the MSE metric does; not rank 0's shard alone
+        loss = key.replace("mse", "loss")
+        assert ddp_summary["metrics"][loss] == pytest.approx(ddp_summary["metrics"][key], rel=1e-5)
 
     events = EventAccumulator(str(run_dir / "tensorboard"))
     events.Reload()

@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from torch import nn
 from torch.optim import Optimizer
+from torchmetrics import MeanMetric
 
 from tunelab.training.callbacks.log_steps import writes_logs_now
 from tunelab.training.optim.optimizers import build_optimizer
@@ -37,6 +38,7 @@ class TrainingTask(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler)
         self.loss_sum = self.loss_count = None  # this epoch's training loss, summed on the device
+        self.eval_loss = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
 
     def log_train_loss(self, loss: torch.Tensor, batch_size: int) -> None:
         """`train/loss` at the trainer's logging steps (also on the progress bar); `train/loss_epoch` at epoch end.
@@ -52,6 +54,14 @@ class TrainingTask(L.LightningModule):
         self.loss_count += batch_size
         if writes_logs_now(self.trainer):
             self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+
+    def log_eval_loss(self, split: str, loss: torch.Tensor, batch_size: int) -> None:
+        """`<split>/loss` as a metric weighted by batch size: under DDP the mean over every rank's batches,
+        like the other metrics (a plain `self.log` of a tensor keeps rank 0's shard without `sync_dist`,
+        and with it averages the ranks' means unweighted)."""
+        metric = self.eval_loss[split]
+        metric.update(loss.detach(), weight=batch_size)
+        self.log(f"{split}/loss", metric, prog_bar=split == "val", batch_size=batch_size)
 
     def on_train_epoch_end(self) -> None:
         if self.loss_count:  # sync_dist: the mean over all DDP ranks, one all-reduce per epoch

@@ -86,14 +86,14 @@ class ClassifyTask(TrainingTask):
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
         logits = self.predict_logits(x)
-        self.log("val/loss", F.cross_entropy(logits, y), prog_bar=True, batch_size=len(x))
+        self.log_eval_loss("val", F.cross_entropy(logits, y), len(x))
         self.val_acc.update(logits, y)
         self.log("val/acc", self.val_acc, prog_bar=True, batch_size=len(x))
 
     def test_step(self, batch, batch_idx: int) -> None:
         x, y = batch
         logits = self.predict_logits(x)
-        self.log("test/loss", F.cross_entropy(logits, y), batch_size=len(x))
+        self.log_eval_loss("test", F.cross_entropy(logits, y), len(x))
         self.test_acc.update(logits, y)
         self.log_dict(self.test_acc, batch_size=len(x))
         self.test_per_class.update(logits, y)

@@ -70,7 +70,7 @@ class ForecastTask(TrainingTask):
     def _evaluate(self, batch, split: str, scaled: MetricCollection, orig: MetricCollection) -> None:
         x, y = batch
         pred = self(x).float()
-        self.log(f"{split}/loss", self.loss_fn(pred, y), prog_bar=split == "val", batch_size=len(x))
+        self.log_eval_loss(split, self.loss_fn(pred, y), len(x))
         scaled.update(pred, y)
         orig.update(self.unscale(pred), self.unscale(y))
         self.log_dict(scaled, batch_size=len(x))
