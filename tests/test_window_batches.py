@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
 
@@ -125,3 +127,21 @@ def test_scale_multiplies_input_and_target_by_one_factor_per_window():
     assert factor.std() > 0.05  # each window its own factor
     assert torch.allclose(x, ref_x * factor[:, None, None], atol=1e-5)
     assert torch.allclose(y, ref_y * factor[:, None, None], atol=1e-5)
+
+
+@pytest.mark.parametrize("overfit", [0, 2])
+def test_overfit_batches_trains_on_the_same_batches_every_epoch(overfit):
+    """debug=overfit: Lightning cannot unshuffle these loaders, so they hold order and augmentation fixed."""
+    dm = module(augment=AUGMENT)
+    cpu = types.SimpleNamespace(root_device=torch.device("cpu"))
+    dm.trainer = types.SimpleNamespace(
+        overfit_batches=overfit, global_rank=0, world_size=1, current_epoch=0, strategy=cpu
+    )
+
+    def first_batches() -> torch.Tensor:
+        passes = iter(dm.train_dataloader())
+        return torch.cat([next(passes)[0], next(passes)[0]])
+
+    before = first_batches()
+    dm.trainer.current_epoch = 1
+    assert torch.equal(first_batches(), before) == bool(overfit)

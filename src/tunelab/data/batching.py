@@ -81,13 +81,19 @@ def trainer_device(trainer: L.Trainer | None) -> torch.device:
 
 
 def trainer_batching(trainer: L.Trainer | None, train: bool) -> dict:
-    """The `IndexBatches` settings a loader takes from its trainer: training shuffles; seed, DDP rank, epoch."""
+    """The `IndexBatches` settings a loader takes from its trainer: training shuffles; seed, DDP rank, epoch.
+
+    With `trainer.overfit_batches` (debug=overfit) every epoch trains on the same batches, augmented
+    alike: no shuffle, and the epoch that seeds the augmentations held at 0. Lightning turns off the
+    shuffle of a DataLoader's sampler for this, but these loaders have none.
+    """
+    fixed = trainer is None or bool(trainer.overfit_batches)
     return {
-        "shuffle": train,
+        "shuffle": train and not (trainer and trainer.overfit_batches),
         "seed": torch.initial_seed() % 2**31,  # set by seed_everything: the same seed gives the same order
         "rank": trainer.global_rank if trainer else 0,
         "world_size": trainer.world_size if trainer else 1,
-        "epoch": lambda: trainer.current_epoch if trainer else 0,
+        "epoch": (lambda: 0) if fixed else (lambda: trainer.current_epoch),
     }
 
 
