@@ -7,16 +7,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from cifar_fixture import write_archive
 from conftest import SYNTHETIC, compose_cfg, run_train
 from omegaconf import OmegaConf
 
-FAST = [
-    *SYNTHETIC,
-    "debug=limit",
-    "logger=none",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
+SHORT = ["debug=limit", "logger=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+FAST = [*SYNTHETIC, *SHORT]
 
 
 def sweep_root(log_dir: Path) -> Path:
@@ -246,3 +242,23 @@ def test_a_maximising_search_ranks_the_summary_and_best_yaml_highest_first(tmp_p
     assert rows[0]["job"].startswith(f"{best.number}_")
     assert f"job {rows[0]['job']}" in (root / "best.yaml").read_text()
     assert "(higher is better)" in (root / "sweep_summary.md").read_text()
+
+
+def test_a_classifier_sweep_without_an_experiment_optimises_the_classifiers_metric(tmp_path):
+    """optimized_metric null (the default) is the task's own: val/loss for a classifier, not val/mse."""
+    archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    write_archive(archive, per_batch=40, n_test=40)
+    cifar = ["data=cifar10", f"data.root={archive.parent}", "data.md5=null", "data.val_size=40", "model=cnn"]
+    log_dir = tmp_path / "logs"
+    result = run_train(["-m", *cifar, "optimizer=adam,sgd", *SHORT, f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = sweep_root(log_dir)
+    rows = summary(root)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert float(rows[0]["val/loss"]) <= float(rows[1]["val/loss"])
+    assert "ranked by val/loss" in (root / "sweep_summary.md").read_text() and (root / "best.yaml").is_file()
+
+    wrong = run_train([*cifar, *SHORT, "optimized_metric=val/mse", f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
+    assert "optimized_metric must name a metric the task logs in validation (val/loss, val/acc)" in wrong.stderr

@@ -44,6 +44,7 @@ class Job:
     pruning: Callback | None
     tuned: dict[str, float]
     ckpt_path: str | None
+    metric: str  # optimized_metric, or the task's own when that is null
     started: float
 
 
@@ -59,8 +60,9 @@ def prepare(cfg: DictConfig) -> Job:
     started = time.perf_counter()
     datamodule, model = build_data_and_task(cfg)
     check_monitors(cfg, model.val_metric_names)
+    metric = cfg.get("optimized_metric") or model.optimized_metric
     loggers = instantiate_each(cfg.get("logger"))
-    pruning = trial_pruning(cfg)  # a job of a pruned Optuna search reports to its trial
+    pruning = trial_pruning(cfg, metric)  # a job of a pruned Optuna search reports to its trial
     callbacks = build_callbacks(cfg, loggers) + ([pruning] if pruning else [])
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
@@ -72,7 +74,7 @@ def prepare(cfg: DictConfig) -> Job:
     if given is not None and Path(given).is_file():
         check_checkpoint(given, model, "resume" if cfg.resume else "ckpt_path")
     tuned = tune(trainer, model, datamodule, cfg.tune) if cfg.tune.lr_find or cfg.tune.batch_size else {}
-    return Job(datamodule, model, trainer, loggers, pruning, tuned, ckpt_path, started)
+    return Job(datamodule, model, trainer, loggers, pruning, tuned, ckpt_path, metric, started)
 
 
 def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
@@ -93,6 +95,7 @@ def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
     summary = {
         "status": "pruned" if pruned else "ok",
         "metrics": metrics,
+        "optimized_metric": job.metric,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "best_checkpoint": best or None,
@@ -147,7 +150,7 @@ def instantiate_each(group: Mapping | None) -> list[Callback | Logger]:
 
 
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point: train, report where the logs are, return `optimized_metric` for sweepers.
+    """Hydra entry point: train, report where the logs are, return `optimized_metric` (or the task's) for sweepers.
 
     A failed job records its error in metrics.json (a resume refused before it starts leaves the run's
     records untouched). Alone, it exits with the message (bad input) or
@@ -183,5 +186,5 @@ def main(cfg: DictConfig) -> float | None:
         log.info(f"View it with: tensorboard --logdir {cfg.paths.output_dir}")
     if any("MLFlowLogger" in t for t in targets):
         log.info(f"View it with: mlflow ui --backend-store-uri {cfg.logger.mlflow.tracking_uri}")
-    value = metrics.get(cfg.get("optimized_metric"))
+    value = metrics.get(job.metric)
     return float("nan") if value is None or not math.isfinite(value) else value

@@ -28,6 +28,7 @@ class TrainingTask(L.LightningModule):
 
     kind: str  # "forecast" or "classify": the kind of data module the task can train on
     val_metric_names: tuple[str, ...]  # what validation logs: the names a monitor may watch
+    optimized_metric: str  # what a sweep optimises when `optimized_metric` is null: the task's own
 
     def __init__(
         self, net: nn.Module, optimizer: Callable[..., Optimizer], scheduler: Mapping, bias_lr_scale: float = 1.0

@@ -28,6 +28,7 @@ class ClassifyTask(TrainingTask):
     """
 
     kind = "classify"
+    optimized_metric = "val/loss"
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ class ForecastTask(TrainingTask):
     """
 
     kind = "forecast"
+    optimized_metric = "val/mse"
 
     def __init__(
         self,

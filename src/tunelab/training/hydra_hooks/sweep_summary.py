@@ -50,9 +50,11 @@ class SweepSummary(Callback):
             self.summarize(config, root)
 
     def summarize(self, config: DictConfig, root: Path) -> None:
-        metric = config.get("optimized_metric") or "val/loss"
+        rows = [job_row(d) for d in job_dirs(root)]
+        # optimized_metric null: the task's own, which each job records
+        metric = config.get("optimized_metric") or next((r["_metric"] for r in rows if r["_metric"]), "val/loss")
         sign = -1 if direction(config, metric) == "maximize" else 1
-        rows = sorted((job_row(d) for d in job_dirs(root)), key=lambda r: sort_key(r, metric, sign))
+        rows.sort(key=lambda r: sort_key(r, metric, sign))
         if not rows:
             return
         params, constants = split_overrides(rows)
@@ -79,7 +81,7 @@ def job_dirs(root: Path) -> list[Path]:
 def job_row(job_dir: Path) -> dict[str, Any]:
     overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
     overrides = [o for o in overrides if not o.lstrip("+~").startswith(_LOCAL_PREFIXES)]
-    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "missing"}
+    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "status": "missing", "_metric": None}
     summary_file = job_dir / "metrics.json"
     if summary_file.is_file():
         summary = json.loads(summary_file.read_text())
@@ -90,6 +92,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
             error=summary.get("error", ""),
         )
         row.update(summary.get("metrics", {}))
+        row["_metric"] = summary.get("optimized_metric")
     row["_values"] = dict(o.lstrip("+").partition("=")[::2] for o in overrides)
     return row
 

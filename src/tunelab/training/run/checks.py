@@ -44,8 +44,9 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def check_monitors(cfg: DictConfig, logged: Sequence[str]) -> None:
-    """Every key that watches a metric (plateau LR, early stopping, best checkpoint) names one the task logs."""
-    watchers = {"callbacks.model_checkpoint.monitor": OmegaConf.select(cfg, "callbacks.model_checkpoint.monitor")}
+    """Every key that watches a metric (sweeps, plateau LR, early stopping, best checkpoint) names one the task logs."""
+    watchers = {"optimized_metric": cfg.get("optimized_metric")}
+    watchers["callbacks.model_checkpoint.monitor"] = OmegaConf.select(cfg, "callbacks.model_checkpoint.monitor")
     watchers["early_stopping.monitor"] = OmegaConf.select(cfg, "early_stopping.monitor")
     if cfg.scheduler.get("name") == "plateau":
         watchers["scheduler.monitor"] = cfg.scheduler.get("monitor") or "(nothing)"
