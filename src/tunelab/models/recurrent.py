@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -10,6 +12,8 @@ from torch import nn
 
 from tunelab.errors import UserError
 from tunelab.models.base import Forecaster
+
+log = logging.getLogger(__name__)
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 DECODERS = ("direct", "parallel")
@@ -111,7 +115,7 @@ class RecurrentForecaster(Forecaster):
         for i, layer in enumerate(self.layers):
             if i:
                 x = self.dropout(x)
-            x, state = layer(x, None if initial is None else initial[i])
+            x, state = run_layer(layer, x, None if initial is None else initial[i])
             states.append(state)
         return x, states
 
@@ -129,6 +133,34 @@ class RecurrentForecaster(Forecaster):
         y, _ = self._run_layers(queries.reshape(rows * n_out, 1, -1), [_repeat_state(s, n_out) for s in states])
         # (rows * n_out, seg_len * outputs) in row-major order is (rows, horizon, outputs)
         return self.head(self.dropout(y[:, 0])).view(rows, self.horizon, self.core_outputs)
+
+
+def run_layer(layer: nn.RNNBase, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+    """`layer(x, state)`, in float32 where this CPU has no reduced-precision kernel for it under autocast."""
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and isinstance(layer, nn.LSTM):
+        dtype = torch.get_autocast_dtype("cpu")
+        if not cpu_lstm_autocasts(dtype):
+            with torch.autocast("cpu", enabled=False):
+                state = None if state is None else tuple(s.float() for s in state)
+                return layer(x.float(), state)
+    return layer(x, state)
+
+
+@functools.cache
+def cpu_lstm_autocasts(dtype: torch.dtype) -> bool:
+    """Whether oneDNN runs an LSTM under CPU autocast to `dtype` on this machine.
+
+    It does not on CPUs without AVX-512 (an AVX2-only AMD EPYC here: "could not create a primitive
+    descriptor for the LSTM forward propagation primitive"), while GRU and RNN cells run; there the
+    LSTM layers of a mixed-precision run compute in float32, said once.
+    """
+    try:
+        with torch.autocast("cpu", dtype=dtype):
+            nn.LSTM(1, 1, batch_first=True)(torch.zeros(1, 2, 1))
+    except RuntimeError:
+        log.warning(f"this CPU has no {dtype} LSTM kernel: LSTM layers run in float32 under mixed precision")
+        return False
+    return True
 
 
 def _repeat_state(state: State, times: int) -> State:
