@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SHARED_DATA
+from conftest import DATA, ROOT
 
 spec = importlib.util.spec_from_file_location("etth1_bench", ROOT / "bench" / "etth1.py")
 bench = importlib.util.module_from_spec(spec)
@@ -94,7 +94,7 @@ def test_finished_runs_are_skipped_and_the_csv_keeps_its_rows(tmp_path):
     path = tmp_path / "etth1.csv"
     write(path, [row("etth1_lstm_s96", "naive", 0, 0.123)])
     before = path.read_text()
-    command = [sys.executable, str(ROOT / "bench" / "etth1.py"), "--data-dir", str(SHARED_DATA), "--csv", str(path)]
+    command = [sys.executable, str(ROOT / "bench" / "etth1.py"), "--data-dir", str(DATA), "--csv", str(path)]
     result = subprocess.run(
         [*command, "--recipes", "etth1_lstm_s96", "--models", "naive", "--seeds", "0", "1", "2"],
         capture_output=True,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from cifar_fixture import write_archive
-from conftest import ROOT, SHARED_DATA, run_train, tensorboard_server
+from conftest import ETT_DIR, ROOT, run_train, tensorboard_server
 
 from tunelab.data import SyntheticSeriesDataModule
 
@@ -156,7 +156,7 @@ def walkthrough_parts() -> list[list[str]]:
 def test_readme_walkthrough(tmp_path, part):
     data = tmp_path / "data"
     (data / "cifar10").mkdir(parents=True)
-    (data / "ETT-small").symlink_to(SHARED_DATA / "ETT-small")
+    (data / "ETT-small").symlink_to(ETT_DIR)  # as in a clone's ./data, for a walkthrough started elsewhere
     write_archive(data / "cifar10" / "cifar-10-python.tar.gz", per_batch=1200, n_test=100)
     SyntheticSeriesDataModule(length=2000).load_frame().to_csv(tmp_path / "my.csv")
     shutil.copy(ROOT / "README.md", tmp_path)  # bench/etth1.py --readme README.md writes its tables into it

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import CONF, ETT_DIR, ROOT
 
+from tunelab.cli import compose_train
 from tunelab.data import SyntheticSeriesDataModule, TimeSeriesDataModule
+from tunelab.data.download import file_digest
 from tunelab.data.windows import split_ranges
 
 ETT_BORDERS = [8640, 11520, 14400]
@@ -101,3 +106,12 @@ def test_augmentation_is_train_only_and_seeded():
     assert not torch.equal(a[0], plain.datasets["train"][50][0])
     for split in ("val", "test"):
         assert torch.equal(dm.datasets[split][7][0], plain.datasets[split][7][0])
+
+
+@pytest.mark.parametrize("name", ["etth1", "etth2"])
+def test_the_shipped_ett_files_are_the_published_ones_and_read_by_default(name, tmp_path):
+    """data=etth1 / etth2 read the repository's unmodified copies (README's data section), no download."""
+    cfg = compose_train(CONF, [f"data={name}"], root_dir=ROOT, output_dir=tmp_path)
+    path = Path(cfg.data.path)
+    assert path == ETT_DIR / f"{name.replace('etth', 'ETTh')}.csv"
+    assert file_digest(path) == cfg.data.sha256
