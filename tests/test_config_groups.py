@@ -6,6 +6,7 @@ import pytest
 import torch
 from cifar_fixture import write_archive
 from conftest import IMAGE_MODELS, ROOT, compose_cfg, group_options, run_train
+from fmnist_fixture import write_set
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -73,14 +74,28 @@ def cifar_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def fmnist_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fashion_mnist")
+    write_set(root, n_train=40, n_test=20)
+    return root
+
+
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)])
-def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir, cifar_root):
+def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir, cifar_root, fmnist_root):
     overrides = [f"{group}={option}"]
     if group == "data" and option == "csv":
         overrides.append(f"data.path={ett_dir / 'ETTh2.csv'}")
-    images = (group == "data" and option == "cifar10") or (group == "model" and option in IMAGE_MODELS)
+    if group == "data" and option == "fashion_mnist":  # a generated set in the official format
+        overrides += [f"data.root={fmnist_root}", "data.checksums=false", "data.val_size=20", "data.batch_size=16"]
+        overrides += ["model=cnn"]
+    images = (group == "data" and option in ("cifar10", "fashion_mnist")) or (
+        group == "model" and option in IMAGE_MODELS
+    )
     images |= group == "experiment" and option.startswith("cifar10")
-    if images:  # a generated archive in the official format instead of the 170 MB download
+    if (
+        images and option != "fashion_mnist"
+    ):  # a generated archive in the official format instead of the 170 MB download
         overrides += [] if group in ("data", "experiment") else ["data=cifar10"]
         overrides += [] if group in ("model", "experiment") else ["model=cnn"]
         overrides += [f"data.root={cifar_root}", "data.md5=null", "data.val_size=20", "data.batch_size=16"]

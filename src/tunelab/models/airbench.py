@@ -8,8 +8,12 @@ are scaled down. Batch norms keep their scale fixed at 1 and learn only their bi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
+
+from tunelab.errors import UserError
 
 
 def frozen_scale_norm(channels: int, momentum: float) -> nn.BatchNorm2d:
@@ -42,6 +46,7 @@ class AirbenchNet(nn.Module):
         widths: tuple[int, int, int] = (64, 256, 256),
         bn_momentum: float = 0.4,
         scale: float = 1 / 9,
+        image_size: Sequence[int] = (32, 32),
     ) -> None:
         super().__init__()
         patch = in_channels * 2 * 2
@@ -53,7 +58,13 @@ class AirbenchNet(nn.Module):
         for width in widths:
             groups.append(ConvGroup(c_in, width, bn_momentum))
             c_in = width
-        self.body = nn.Sequential(nn.GELU(), *groups, nn.MaxPool2d(3), nn.Flatten())
+        # the 2x2 stem takes a pixel off each side, each group halves: 32 -> 31 -> 15 -> 7 -> 3 (28 -> 3 too)
+        final = [size - 1 for size in image_size]
+        for _ in widths:
+            final = [size // 2 for size in final]
+        if min(final) < 1:
+            raise UserError(f"model=airbench needs images of at least 16 x 16 pixels; the data has {image_size}")
+        self.body = nn.Sequential(nn.GELU(), *groups, nn.MaxPool2d(final), nn.Flatten())
         self.head = nn.Linear(c_in, num_classes, bias=False)
         self.scale = scale
 

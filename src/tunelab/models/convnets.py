@@ -1,9 +1,13 @@
-"""Image classifiers for 32 x 32 inputs: the classic small Keras CNN and a ResNet-9 of the DAWNBench kind."""
+"""Image classifiers sized by the data (channels, image size): the classic small Keras CNN and a DAWNBench ResNet-9."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
+
+from tunelab.errors import UserError
 
 
 def conv_block(c_in: int, c_out: int, batch_norm: bool = True, pool: bool = False) -> nn.Sequential:
@@ -18,10 +22,18 @@ def conv_block(c_in: int, c_out: int, batch_norm: bool = True, pool: bool = Fals
 
 
 class SmallCNN(nn.Module):
-    """conv 32 -> pool -> conv 64 -> pool -> dense 128 -> dropout -> classes (the Keras CIFAR-10 example)."""
+    """conv 32 -> pool -> conv 64 -> pool -> dense 128 -> dropout -> classes (the Keras CIFAR-10 example).
+
+    The dense layer reads the 64 maps of (H / 4) x (W / 4) pixels: 8 x 8 for CIFAR, 7 x 7 for Fashion-MNIST.
+    """
 
     def __init__(
-        self, in_channels: int = 3, num_classes: int = 10, batch_norm: bool = False, dropout: float = 0.5
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        batch_norm: bool = False,
+        dropout: float = 0.5,
+        image_size: Sequence[int] = (32, 32),
     ) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -29,7 +41,7 @@ class SmallCNN(nn.Module):
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(64 * 8 * 8, 128),
+            nn.Linear(64 * (image_size[0] // 4) * (image_size[1] // 4), 128),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(128, num_classes),
@@ -57,8 +69,17 @@ class ResNet9(nn.Module):
     `width` scales every layer, `scale` multiplies the logits as in the original.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 64, scale: float = 0.125) -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        width: int = 64,
+        scale: float = 0.125,
+        image_size: Sequence[int] = (32, 32),
+    ) -> None:
         super().__init__()
+        if min(image_size) < 8:  # three 2x2 pools, then the global pool
+            raise UserError(f"model=resnet needs images of at least 8 x 8 pixels; the data has {image_size}")
         w = width
         self.net = nn.Sequential(
             conv_block(in_channels, w),

@@ -1,0 +1,117 @@
+"""Image classification data: a seeded val split of the training images, the official test set, batches on the device.
+
+A subclass says where its images come from (`load`); everything else, the split, normalisation,
+device-side batches and augmentation, and what the net needs to know, is shared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import torch
+
+from tunelab.data.batching import DeviceLoaders, trainer_batching, trainer_device
+from tunelab.data.device_batches import Augment, DeviceBatches
+from tunelab.errors import UserError
+
+
+class ImageDataModule(DeviceLoaders, L.LightningDataModule):
+    """Labelled images for a classifier: `val_size` training images held out (seeded), the test set as is."""
+
+    def __init__(
+        self,
+        root: str,
+        val_size: float | int = 5000,
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        augment: dict | None = None,
+        channels_last: bool = False,
+        split_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size <= 0 or eval_batch_size <= 0:
+            raise UserError(
+                f"data.batch_size and data.eval_batch_size must be positive; got {batch_size}, {eval_batch_size}"
+            )
+        self.root, self.val_size, self.split_seed = Path(root), val_size, split_seed
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.augment = Augment(**(augment or {}))
+        self.channels_last = channels_last
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def load(self) -> dict:
+        """`train_images`, `test_images` (N x C x H x W uint8), `train_labels`, `test_labels` and `classes`."""
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        self.load()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        data = self.load()
+        n = len(data["train_images"])
+        n_val = round(self.val_size * n) if isinstance(self.val_size, float) else int(self.val_size)
+        if not 0 <= n_val < n:
+            raise UserError(f"data.val_size must leave training images: got {self.val_size} of {n}")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
+        train_idx, val_idx = order[n_val:], order[:n_val]
+        images, labels = data["train_images"], data["train_labels"]
+        self.splits = {
+            "train": (images[train_idx], labels[train_idx]),
+            "val": (images[val_idx], labels[val_idx]),
+            "test": (data["test_images"], data["test_labels"]),
+        }
+        self.classes = data["classes"]
+        train = self.splits["train"][0].float().div(255)
+        self.mean, self.std = train.mean(dim=(0, 2, 3)), train.std(dim=(0, 2, 3))
+
+    # -- what the model needs to know ----------------------------------------------------------------
+    kind = "classify"
+
+    def net_dims(self) -> dict:
+        channels, height, width = self.splits["train"][0].shape[1:]
+        return {"in_channels": channels, "num_classes": len(self.classes), "image_size": [height, width]}
+
+    def task_info(self) -> dict:
+        return {"classes": list(self.classes)}
+
+    def train_sample(self, n: int) -> torch.Tensor:
+        """The first `n` training images as the net sees them (scaled, normalised, not augmented)."""
+        images = self.splits["train"][0][:n].float().div(255)
+        return (images - self.mean[:, None, None]) / self.std[:, None, None]
+
+    # -- loaders -------------------------------------------------------------------------------------
+    def batches(self, split: str, train: bool) -> DeviceBatches:
+        device = trainer_device(self.trainer)
+        if split not in self._on_device or self._on_device[split][0].device != device:
+            images, labels = self.splits[split]
+            self._on_device[split] = (images.to(device), labels.to(device))  # once per run, not per batch
+        images, labels = self._on_device[split]
+        return DeviceBatches(
+            images,
+            labels,
+            self.batch_size if train else self.eval_batch_size,
+            self.mean,
+            self.std,
+            augment=self.augment if train else None,
+            drop_last=train,
+            channels_last=self.channels_last,
+            **trainer_batching(self.trainer, train),
+        )
+
+    def prediction_table(self, predicted: torch.Tensor) -> pd.DataFrame:
+        """One row per test image: predicted and true class."""
+        labels = self.splits["test"][1]
+        return pd.DataFrame(
+            {
+                "index": range(len(labels)),
+                "predicted": predicted.numpy(),
+                "label": labels.numpy(),
+                "predicted_name": [self.classes[i] for i in predicted.tolist()],
+                "label_name": [self.classes[i] for i in labels.tolist()],
+            }
+        )
