@@ -165,3 +165,25 @@ def test_clipping_adaptive_resumes_exactly(tmp_path):
     run("resumed", "trainer.max_epochs=2")
     resumed = run("resumed", "trainer.max_epochs=3", "ckpt_path=last")
     assert resumed == pytest.approx(whole, rel=1e-6, abs=1e-8)
+
+
+def test_per_weight_clipping_scales_each_tensor_to_its_own_limit():
+    """Keras' clipnorm: every parameter tensor's gradient norm is at most clip_per_weight, independently."""
+    monitor = GradientMonitor(clip_per_weight=1.0)
+    layer = torch.nn.Linear(4, 1)
+    layer.weight.grad, layer.bias.grad = torch.full((1, 4), 1.5), torch.full((1,), 0.5)  # norms 3.0 and 0.5
+    trainer = types.SimpleNamespace(global_step=1, current_epoch=0, _logger_connector=types.SimpleNamespace())
+    trainer._logger_connector.should_update_logs = False
+    module = types.SimpleNamespace(named_parameters=layer.named_parameters, log_dict=lambda *a, **k: None)
+    monitor.on_fit_start(trainer, module)
+    monitor.on_before_optimizer_step(trainer, module, None)
+    assert torch.allclose(layer.weight.grad, torch.full((1, 4), 0.5), atol=1e-6)  # 3.0 scaled to 1.0
+    assert torch.equal(layer.bias.grad, torch.full((1,), 0.5))  # under the limit: untouched
+    assert monitor.history[0].item() == pytest.approx(9.25**0.5)  # the monitor saw the norm before clipping
+
+
+@pytest.mark.parametrize("precision", ["32", "bf16-mixed"])
+def test_clipping_per_weight_trains(tmp_path, precision):
+    cfg = compose_cfg([*SYNTHETIC, *QUICK, "logger=none", "clipping=per_weight", f"precision={precision}"], tmp_path)
+    assert cfg.callbacks.gradient_monitor.clip_per_weight == 1.0 and cfg.trainer.gradient_clip_val is None
+    assert torch.isfinite(torch.tensor(train(cfg)["test/mse"]))

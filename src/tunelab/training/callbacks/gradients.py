@@ -22,6 +22,9 @@ class GradientMonitor(Callback):
       the smallest fell below `vanish`. The norms stay on the device between logs (no per-step sync).
     - `clip_percentile` (clipping=adaptive): AutoClip (Seetharaman et al., 2020): clip the global norm
       at that percentile of the last `window` norms, the same history the monitor keeps.
+    - `clip_per_weight` (clipping=per_weight): Keras' `clipnorm`: scale each parameter tensor's gradient
+      to an L2 norm of at most this, on its own, from the per-tensor norms measured here. Lightning
+      has only global clipping (by norm or value).
     """
 
     def __init__(
@@ -31,12 +34,14 @@ class GradientMonitor(Callback):
         vanish: float = 1e-7,
         clip_percentile: float | None = None,
         window: int = 1000,
+        clip_per_weight: float | None = None,
     ) -> None:
         if clip_percentile is not None and not 0 < clip_percentile <= 100:
             raise ValueError(f"clipping.percentile must be in (0, 100]; got {clip_percentile}")
         self.per_layer = per_layer
         self.explode, self.vanish = explode, vanish
         self.clip_percentile, self.window = clip_percentile, window
+        self.clip_per_weight = clip_per_weight
         self.history: torch.Tensor | None = None  # ring buffer of global norms, on the device
         self.count = self.checked = 0  # norms seen; norms already checked against explode / vanish
         self.params: list[tuple[str, torch.nn.Parameter]] = []
@@ -56,6 +61,8 @@ class GradientMonitor(Callback):
         if self.clip_percentile is not None:
             limit = torch.quantile(self.history[: min(self.count, self.window)], self.clip_percentile / 100)
             torch._foreach_mul_(grads, (limit / (total + 1e-6)).clamp(max=1.0))
+        if self.clip_per_weight is not None:
+            torch._foreach_mul_(grads, list((self.clip_per_weight / (norms + 1e-6)).clamp(max=1.0).unbind()))
         if writes_logs_now(trainer):
             metrics = {"grad/norm": total}
             if self.per_layer:

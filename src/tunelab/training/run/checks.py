@@ -33,10 +33,10 @@ def check_config(cfg: DictConfig) -> None:
     algorithm, threshold = cfg.clipping.get("algorithm"), cfg.clipping.get("max")
     if algorithm not in CLIP_ALGORITHMS:
         raise UserError(f"clipping.algorithm must be norm, value or null; got '{algorithm}'")
-    if algorithm is not None and (not isinstance(threshold, int | float) or threshold <= 0):
-        raise UserError(
-            f"clipping.max must be a positive number with clipping.algorithm={algorithm}; got {threshold!r}"
-        )
+    per_weight = cfg.clipping.get("per_weight")
+    if (algorithm is not None or per_weight) and (not isinstance(threshold, int | float) or threshold <= 0):
+        how = "clipping=per_weight" if per_weight else f"clipping.algorithm={algorithm}"
+        raise UserError(f"clipping.max must be a positive number with {how}; got {threshold!r}")
 
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path not in (None, "last", "best") and not Path(ckpt_path).is_file():
