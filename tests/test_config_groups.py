@@ -86,16 +86,14 @@ def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir, cifa
     overrides = [f"{group}={option}"]
     if group == "data" and option == "csv":
         overrides.append(f"data.path={ett_dir / 'ETTh2.csv'}")
-    if group == "data" and option == "fashion_mnist":  # a generated set in the official format
+    fmnist = option == "fashion_mnist" if group == "data" else group == "experiment" and option.startswith("fmnist")
+    if fmnist:  # a generated set in the official format
         overrides += [f"data.root={fmnist_root}", "data.checksums=false", "data.val_size=20", "data.batch_size=16"]
-        overrides += ["model=cnn"]
-    images = (group == "data" and option in ("cifar10", "fashion_mnist")) or (
-        group == "model" and option in IMAGE_MODELS
-    )
-    images |= group == "experiment" and option.startswith("cifar10")
-    if (
-        images and option != "fashion_mnist"
-    ):  # a generated archive in the official format instead of the 170 MB download
+        overrides += [] if group == "experiment" else ["model=cnn"]
+    cifar = (group == "data" and option == "cifar10") or (group == "model" and option in IMAGE_MODELS)
+    cifar |= group == "experiment" and option.startswith("cifar10")
+    images = cifar or fmnist
+    if cifar:  # a generated archive in the official format instead of the 170 MB download
         overrides += [] if group in ("data", "experiment") else ["data=cifar10"]
         overrides += [] if group in ("model", "experiment") else ["model=cnn"]
         overrides += [f"data.root={cifar_root}", "data.md5=null", "data.val_size=20", "data.batch_size=16"]

@@ -110,3 +110,11 @@ def test_the_real_files_pass_their_checksums_gzip_and_plain(tmp_path):
         (tmp_path / stem).write_bytes(gzip.decompress((REAL / f"{stem}.gz").read_bytes()))
     plain = load_fashion_mnist(tmp_path, url=None, debian_dir=None)
     assert torch.equal(plain["train_images"], data["train_images"])
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"the real Fashion-MNIST files are not at {REAL}")
+@pytest.mark.parametrize("recipe", [p.stem for p in sorted((ROOT / "conf" / "experiment").glob("fmnist_*.yaml"))])
+def test_the_recipes_run_a_short_fit_on_the_real_images(recipe, tmp_path):
+    cfg = compose_cfg([f"experiment={recipe}", f"data.root={REAL}", *QUICK, "logger=none"], tmp_path)
+    metrics = train(cfg)
+    assert metrics["test/acc"] > 0.3  # chance is 0.1: a few batches of real photos already teach something

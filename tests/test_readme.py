@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from cifar_fixture import write_archive
 from conftest import ETT_DIR, ROOT, run_train, tensorboard_server
+from fmnist_fixture import write_set
 
 from tunelab.data import SyntheticSeriesDataModule
 
@@ -79,6 +80,14 @@ BENCH_RUNS = {
             *["--overrides", "trainer.max_epochs=1", "trainer.limit_train_batches=5"],
         ],
         "| etth1_lstm_s96/v1 | linear | trainer.max_epochs=1 trainer.limit_train_batches=5 | 1 |",
+    ),
+    "bench/images.py": (
+        # a generated set in the official format (data/fashion_mnist of the walkthrough's folder)
+        [
+            *["--seeds", "0", "--csv", "images.csv", "--overrides", "data.checksums=false", "data.val_size=100"],
+            *["trainer.max_epochs=1", "trainer.limit_train_batches=5"],
+        ],
+        "| fmnist_rmsprop/v1 | data.checksums=false data.val_size=100 trainer.max_epochs=1",
     ),
     "bench/epoch_time.py": (["--lengths", "96", "--batches", "1", "--repeats", "1"], "per-timestep LSTM-64 at L=96: "),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
@@ -158,6 +167,7 @@ def test_readme_walkthrough(tmp_path, part):
     (data / "cifar10").mkdir(parents=True)
     (data / "ETT-small").symlink_to(ETT_DIR)  # as in a clone's ./data, for a walkthrough started elsewhere
     write_archive(data / "cifar10" / "cifar-10-python.tar.gz", per_batch=1200, n_test=100)
+    write_set(data / "fashion_mnist", n_train=400, n_test=100)
     SyntheticSeriesDataModule(length=2000).load_frame().to_csv(tmp_path / "my.csv")
     shutil.copy(ROOT / "README.md", tmp_path)  # bench/etth1.py --readme README.md writes its tables into it
     for command in walkthrough_parts()[part]:
