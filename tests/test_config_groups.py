@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from cifar_fixture import write_archive
@@ -146,3 +148,16 @@ def test_every_config_key_is_commented():
     for path in sorted((ROOT / "conf").rglob("*.yaml")):
         lines = path.read_text().splitlines()
         assert (lines and lines[0].startswith("#")) or any("#" in line for line in lines), path
+
+
+def test_train_yaml_comments_list_every_option_of_each_group():
+    """Each defaults entry's comment ends with its group's options, which must be the files in conf/<group>/."""
+    listed = {}
+    for line in (ROOT / "conf" / "train.yaml").read_text().splitlines():
+        entry = re.match(r"\s*- (\w+): \S+\s+# .*: (.+)$", line)
+        if entry:
+            listed[entry.group(1)] = entry.group(2)
+    assert listed.pop("experiment") == "any file in conf/experiment/"  # 20-odd recipes: the README lists them
+    assert set(listed) == {p.name for p in (ROOT / "conf").iterdir() if p.is_dir()} - {"experiment"}
+    for group, options in listed.items():
+        assert set(options.split(" | ")) == set(group_options(group)), group
