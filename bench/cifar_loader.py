@@ -18,8 +18,8 @@ import time
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from tunelab.data import image_augment as A
-from tunelab.data.device_batches import Augment, DeviceBatches
+from tunelab.data.images import image_augment as A
+from tunelab.data.images.device_batches import Augment, DeviceBatches
 
 MEAN, STD = torch.tensor([0.49, 0.48, 0.45]), torch.tensor([0.25, 0.24, 0.26])
 

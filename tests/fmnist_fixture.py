@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunelab.data.fashion_mnist import IMAGES, LABELS
+from tunelab.data.images.fashion_mnist import IMAGES, LABELS
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

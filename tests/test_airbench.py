@@ -13,7 +13,7 @@ from conftest import QUIET, ROOT, compose_cfg, read_metrics, run_dirs, run_train
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 
-from tunelab.data.cifar_archive import load_cifar10
+from tunelab.data.images.cifar_archive import load_cifar10
 from tunelab.models import AirbenchNet
 from tunelab.train import build_callbacks, build_data_and_task
 from tunelab.training.callbacks.lookahead import Lookahead

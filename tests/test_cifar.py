@@ -14,9 +14,9 @@ from conftest import QUIET, compose_cfg, read_metrics, run_dirs, run_train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tunelab.data import CIFAR10DataModule
-from tunelab.data import image_augment as A
-from tunelab.data.cifar_archive import load_cifar10, safe_extract
-from tunelab.data.device_batches import Augment, DeviceBatches
+from tunelab.data.images import image_augment as A
+from tunelab.data.images.cifar_archive import load_cifar10, safe_extract
+from tunelab.data.images.device_batches import Augment, DeviceBatches
 from tunelab.errors import UserError
 
 

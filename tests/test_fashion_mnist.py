@@ -13,7 +13,7 @@ from conftest import QUICK, ROOT, compose_cfg
 from fmnist_fixture import idx_bytes, write_set
 
 from tunelab.data import FashionMNISTDataModule
-from tunelab.data.fashion_mnist import FILES, IMAGES, LABELS, load_fashion_mnist, read_idx
+from tunelab.data.images.fashion_mnist import FILES, IMAGES, LABELS, load_fashion_mnist, read_idx
 from tunelab.errors import UserError
 from tunelab.train import train
 

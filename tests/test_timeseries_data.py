@@ -13,7 +13,7 @@ from conftest import CONF, ETT_DIR, ROOT
 from tunelab.cli import compose_train
 from tunelab.data import SyntheticSeriesDataModule, TimeSeriesDataModule
 from tunelab.data.download import file_digest
-from tunelab.data.windows import split_ranges
+from tunelab.data.series.windows import split_ranges
 
 ETT_BORDERS = [8640, 11520, 14400]
 

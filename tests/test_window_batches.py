@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tunelab.data import SyntheticSeriesDataModule
-from tunelab.data.window_batches import WindowBatches
+from tunelab.data.series.window_batches import WindowBatches
 
 AUGMENT = {"jitter": 0.3, "scale": 0.2, "shift": 4}
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from tunelab.data.download import download
-from tunelab.data.images import ImageDataModule
+from tunelab.data.images.base import ImageDataModule
 from tunelab.errors import UserError
 
 URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com"

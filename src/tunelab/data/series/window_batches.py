@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from tunelab.data.batching import IndexBatches
-from tunelab.data.windows import WindowDataset
+from tunelab.data.series.windows import WindowDataset
 
 
 @dataclass

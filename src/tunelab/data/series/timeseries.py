@@ -12,11 +12,11 @@ import pandas as pd
 import torch
 
 from tunelab.data.batching import DeviceLoaders, trainer_batching, trainer_device
-from tunelab.data.csv_series import MISSING, read_series_csv
 from tunelab.data.download import download
-from tunelab.data.scaler import fit_scaler
-from tunelab.data.window_batches import WindowBatches
-from tunelab.data.windows import SPLITS, WindowDataset, split_ranges
+from tunelab.data.series.csv_series import MISSING, read_series_csv
+from tunelab.data.series.scaler import fit_scaler
+from tunelab.data.series.window_batches import WindowBatches
+from tunelab.data.series.windows import SPLITS, WindowDataset, split_ranges
 from tunelab.errors import UserError
 
 FEATURE_MODES = ("S", "M", "MS")

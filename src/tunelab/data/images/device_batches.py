@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from tunelab.data import image_augment as A
 from tunelab.data.batching import IndexBatches
+from tunelab.data.images import image_augment as A
 from tunelab.errors import UserError
 
 FLIPS = ("none", "random", "alternate")

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from tunelab.data.batching import DeviceLoaders, trainer_batching, trainer_device
-from tunelab.data.device_batches import Augment, DeviceBatches
+from tunelab.data.images.device_batches import Augment, DeviceBatches
 from tunelab.errors import UserError
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tunelab.data.cifar_archive import MD5, URL, load_cifar10
-from tunelab.data.images import ImageDataModule
+from tunelab.data.images.base import ImageDataModule
+from tunelab.data.images.cifar_archive import MD5, URL, load_cifar10
 
 
 class CIFAR10DataModule(ImageDataModule):
