@@ -19,11 +19,7 @@ writes the same text between the README's etth1-table markers.
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
-import os
-import platform
-import re
 import statistics
 import tempfile
 import time
@@ -31,8 +27,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
-import torch
 from omegaconf import OmegaConf
+from result_rows import append_row, machine, read_rows, write_readme
 
 from tunelab.cli import compose_train
 from tunelab.train import train
@@ -99,35 +95,11 @@ def versioned(recipe: str) -> str:
     return recipe if "/" in recipe else f"{recipe}/v1"
 
 
-def machine() -> str:
-    """What the run trained on, for the CSV's machine column."""
-    if torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name()}"
-    return f"CPU {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
-
-
 def run(recipe: str, model: str, extra: list[str], seed: int, data_dir: Path, log_dir: Path) -> dict[str, float]:
     overrides = [f"experiment={recipe}", f"seed={seed}", "logger=none", *([f"model={model}"] if model else [])]
     overrides += ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *extra]
     output_dir = log_dir / f"{recipe}_{model or 'recipe'}_{len(extra)}_{seed}"
     return train(compose_train(ROOT / "conf", overrides, root_dir=ROOT, data_dir=data_dir, output_dir=output_dir))
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def append_row(path: Path, row: dict) -> None:
-    new = not path.is_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 Groups = dict[tuple[str, str, str], list[dict[str, str]]]
@@ -264,15 +236,6 @@ def published(name: str, field: str, setting: str, index: int) -> str:
     return number(getattr(PUBLISHED[name], field)[index], 3) if setting.startswith("M") else ""
 
 
-def write_readme(path: Path, text: str) -> None:
-    """Replace what lies between the README's etth1-table markers with `text`."""
-    readme = path.read_text()
-    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.DOTALL)
-    if not pattern.search(readme):
-        raise SystemExit(f"error: {path} has no '{README_BEGIN}' ... '{README_END}' block")
-    path.write_text(pattern.sub(lambda _: f"{README_BEGIN}\n{text}\n{README_END}", readme))
-
-
 def summary(rows: list[dict[str, str]]) -> str:
     """Markdown table: mean ± std over seeds of each (recipe, model, overrides) in `rows`."""
     lines = [
@@ -326,12 +289,12 @@ def main() -> None:
                             "minutes": f"{(time.perf_counter() - started) / 60:.2f}",
                             "machine": machine(),
                         }
-                        append_row(args.csv, row)
+                        append_row(args.csv, row, FIELDS)
                         print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     text = table(read_rows(args.csv))
     print(text)
     if args.readme:
-        write_readme(args.readme, text)
+        write_readme(args.readme, text, README_BEGIN, README_END)
 
 
 if __name__ == "__main__":

@@ -13,18 +13,15 @@ the CSV are skipped. Last, it prints the table (mean ± std over seeds) beside t
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-import torch
 from omegaconf import OmegaConf
+from result_rows import append_row, machine, read_rows, write_readme
 
 from tunelab.cli import compose_train
 from tunelab.train import train
@@ -48,12 +45,6 @@ README_BEGIN = "<!-- images table: written by python bench/images.py --table-onl
 README_END = "<!-- end of images table -->"
 
 
-def machine() -> str:
-    if torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name()}"
-    return f"CPU {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
-
-
 def measure(recipe: str, extra: list[str], seed: int, data_root: str | None, log_dir: Path) -> dict:
     """One run; its CSV row."""
     overrides = [f"experiment={recipe}", f"seed={seed}", "logger=none", *extra]
@@ -74,23 +65,6 @@ def measure(recipe: str, extra: list[str], seed: int, data_root: str | None, log
         "minutes": f"{(time.perf_counter() - started) / 60:.1f}",
         "machine": machine(),
     }
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def append_row(path: Path, row: dict) -> None:
-    new = not path.is_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 def stat(values: list[float]) -> str:
@@ -118,13 +92,7 @@ def table(rows: list[dict[str, str]]) -> str:
         )
     lines += ["", f"Published Fashion-MNIST test accuracy ({SOURCE}):", "", "| model | test acc |", "| --- | --- |"]
     lines += [f"| {name} | {acc:.3f} |" for name, acc in PUBLISHED]
-    return "\n".join(lines) + "\n"
-
-
-def write_readme(readme: Path, text: str) -> None:
-    content = readme.read_text()
-    start, end = content.index(README_BEGIN) + len(README_BEGIN), content.index(README_END)
-    readme.write_text(content[:start] + "\n" + text + content[end:])
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -148,12 +116,12 @@ def main() -> None:
                         print(f"{version} seed {seed}: in {args.csv} already")
                         continue
                     row = measure(recipe, args.overrides, seed, args.data_root, Path(log_dir))
-                    append_row(args.csv, row)
+                    append_row(args.csv, row, FIELDS)
                     print(f"{version} seed {seed}: val/acc {row['val/acc']}, test/acc {row['test/acc']}", flush=True)
     text = table(read_rows(args.csv))
     print(text)
     if args.readme:
-        write_readme(args.readme, text)
+        write_readme(args.readme, text, README_BEGIN, README_END)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import sys
 import pytest
 from conftest import DATA, ROOT
 
+sys.path.insert(0, str(ROOT / "bench"))  # as when run as a script: its sibling result_rows.py imports
 spec = importlib.util.spec_from_file_location("etth1_bench", ROOT / "bench" / "etth1.py")
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
@@ -31,7 +32,7 @@ def row(recipe: str, model: str, seed: int, test_mse: float, overrides: str = ""
 
 def write(path, rows) -> None:
     for r in rows:
-        bench.append_row(path, r)
+        bench.append_row(path, r, bench.FIELDS)
 
 
 def table_line(text: str, setting: str) -> str:
@@ -120,7 +121,7 @@ def test_the_readme_block_must_exist_before_it_is_written(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("no markers here\n")
     with pytest.raises(SystemExit, match=r"has no .*etth1 table"):
-        bench.write_readme(readme, "text")
+        bench.write_readme(readme, "text", bench.README_BEGIN, bench.README_END)
     assert readme.read_text() == "no markers here\n"
 
 

@@ -87,13 +87,13 @@ def trainer_batching(trainer: L.Trainer | None, train: bool) -> dict:
     alike: no shuffle, and the epoch that seeds the augmentations held at 0. Lightning turns off the
     shuffle of a DataLoader's sampler for this, but these loaders have none.
     """
-    fixed = trainer is None or bool(trainer.overfit_batches)
+    overfit = bool(trainer and trainer.overfit_batches)
     return {
-        "shuffle": train and not (trainer and trainer.overfit_batches),
+        "shuffle": train and not overfit,
         "seed": torch.initial_seed() % 2**31,  # set by seed_everything: the same seed gives the same order
         "rank": trainer.global_rank if trainer else 0,
         "world_size": trainer.world_size if trainer else 1,
-        "epoch": (lambda: 0) if fixed else (lambda: trainer.current_epoch),
+        "epoch": (lambda: 0) if trainer is None or overfit else (lambda: trainer.current_epoch),
     }
 
 
