@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
+from functools import partial
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,8 @@ from fmnist_fixture import idx_bytes, write_set
 from tunelab.data import FashionMNISTDataModule
 from tunelab.data.images.fashion_mnist import FILES, IMAGES, LABELS, load_fashion_mnist, read_idx
 from tunelab.errors import UserError
+from tunelab.models import AirbenchNet
+from tunelab.tasks import ClassifyTask
 from tunelab.train import train
 
 REAL = ROOT.parent / "shared" / "data" / "fashion-mnist"  # beside the checkout on the project's machines only
@@ -118,3 +122,20 @@ def test_the_recipes_run_a_short_fit_on_the_real_images(recipe, tmp_path):
     cfg = compose_cfg([f"experiment={recipe}", f"data.root={REAL}", *QUICK, "logger=none"], tmp_path)
     metrics = train(cfg)
     assert metrics["test/acc"] > 0.3  # chance is 0.1: a few batches of real photos already teach something
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_channels_last_data_puts_the_net_weights_in_nhwc_too(tmp_path, channels_last):
+    # oneDNN's CPU convolutions follow the weights' layout: NHWC batches alone leave them in NCHW
+    write_set(tmp_path, n_train=200, n_test=50)
+    dm = FashionMNISTDataModule(
+        root=str(tmp_path), checksums=False, url=None, val_size=50, batch_size=50, channels_last=channels_last
+    )
+    net = AirbenchNet(1, widths=(4, 8, 8), image_size=(28, 28))
+    task = ClassifyTask(net, partial(torch.optim.SGD, lr=0.01), {"name": "constant"}, classes=list("abcdefghij"))
+    L.Trainer(fast_dev_run=1, logger=False, enable_progress_bar=False, enable_model_summary=False).fit(task, dm)
+    weights = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert all(w.is_contiguous(memory_format=layout) for w in weights)
+    assert any(w.is_contiguous() != channels_last for w in weights)  # (a 1-channel stem is both layouts)
+    assert all(torch.isfinite(w).all() for w in weights)

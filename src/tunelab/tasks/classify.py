@@ -58,6 +58,10 @@ class ClassifyTask(TrainingTask):
         self.val_metric_names = ("val/loss", "val/acc")
 
     def setup(self, stage: str) -> None:
+        if getattr(self.trainer.datamodule, "channels_last", False):
+            # NHWC weights too, not only NHWC batches: oneDNN's CPU convolutions follow the weights' layout
+            # (airbench at 28x28 on 2 cores: 1.5 ms per training image against 2.5 with NHWC batches alone).
+            self.net.to(memory_format=torch.channels_last)
         # Before Lightning restores a checkpoint, so a resumed run keeps its trained stem.
         init = getattr(self.net, "init_from_data", None)
         if stage == "fit" and init is not None:
