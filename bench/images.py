@@ -1,6 +1,6 @@
 """Measure image recipes on real Fashion-MNIST; every finished run is one row of a CSV.
 
-    python bench/images.py --data-root ../shared/data/fashion-mnist --recipes fmnist_rmsprop --seeds 0 1 2
+    python bench/images.py --data-root ../shared/data/fashion-mnist --seeds 0 1 2   # fmnist_rmsprop, fmnist_airbench
     python bench/images.py --table-only --readme README.md   # the table of what the CSV holds, into the README
 
 Each (recipe, seed) is one ordinary training run of `experiment=<recipe> seed=<seed> [overrides]`,
@@ -97,7 +97,9 @@ def table(rows: list[dict[str, str]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipes", nargs="*", default=["fmnist_rmsprop"], help="experiment configs to measure")
+    parser.add_argument(
+        "--recipes", nargs="*", default=["fmnist_rmsprop", "fmnist_airbench"], help="experiment configs to measure"
+    )
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--overrides", nargs="*", default=[], help="extra key=value overrides for every run")
     parser.add_argument("--data-root", help="folder with the four Fashion-MNIST files (default: data.root)")
