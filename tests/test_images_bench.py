@@ -1,0 +1,40 @@
+"""bench/images.py: the README's Fashion-MNIST table is the one rendered from the committed CSV."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))  # as when run as a script: its sibling result_rows.py imports
+spec = importlib.util.spec_from_file_location("images_bench", ROOT / "bench" / "images.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+CSV = ROOT / "bench" / "results" / "images.csv"
+
+
+def test_the_readme_table_is_the_one_rendered_from_the_committed_csv():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(bench.README_BEGIN + "\n")[1].split("\n" + bench.README_END)[0]
+    assert block == bench.table(bench.read_rows(CSV)), (
+        "README.md's Fashion-MNIST table differs from bench/results/images.csv: run "
+        "python bench/images.py --table-only --readme README.md"
+    )
+
+
+def test_every_committed_row_is_complete_and_in_range():
+    rows = bench.read_rows(CSV)
+    assert rows and all(set(r) == set(bench.FIELDS) for r in rows)
+    for r in rows:
+        assert 0 < float(r["val/acc"]) <= 1 and 0 < float(r["test/acc"]) <= 1, r
+        assert int(r["epochs"]) >= 1 and float(r["minutes"]) > 0 and r["recipe"].count("/v") == 1, r
+
+
+def test_the_table_groups_seeds_of_a_recipe_into_mean_and_std():
+    rows = [
+        {"recipe": "r/v1", "overrides": "", "seed": str(s), "val/acc": v, "test/acc": t, "epochs": "4"}
+        | {"minutes": "2.0", "machine": "m"}
+        for s, v, t in ((0, "0.9000", "0.8000"), (1, "0.9200", "0.8200"))
+    ]
+    assert "| r/v1 |  | 2 | 0.9100 ± 0.0141 | 0.8100 ± 0.0141 | 4 | 2.0 | m |" in bench.table(rows)
