@@ -87,7 +87,7 @@ BENCH_RUNS = {
             *["--seeds", "0", "--csv", "images.csv", "--overrides", "data.checksums=false", "data.val_size=100"],
             *["data.batch_size=50", "trainer.max_epochs=1", "trainer.limit_train_batches=5"],
         ],
-        "| fmnist_airbench/v1 | data.checksums=false data.val_size=100 data.batch_size=50 trainer.max_epochs=1",
+        "| fmnist_airbench/v2 | data.checksums=false data.val_size=100 data.batch_size=50 trainer.max_epochs=1",
     ),
     "bench/epoch_time.py": (["--lengths", "96", "--batches", "1", "--repeats", "1"], "per-timestep LSTM-64 at L=96: "),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
