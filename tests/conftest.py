@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,21 @@ def run_train(args: list[str], cwd: Path, script: str = "train.py", timeout: int
         text=True,
         timeout=timeout,
     )
+
+
+def load_bench(script: str) -> types.ModuleType:
+    """bench/<script>.py as a module; its sibling imports (result_rows) resolve as when it runs as a script."""
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location(f"bench_{script}", ROOT / "bench" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def readme_block(begin: str, end: str) -> str:
+    """The README's text between a bench script's two markers (each on a line of its own)."""
+    return (ROOT / "README.md").read_text().split(begin + "\n")[1].split("\n" + end)[0]
 
 
 def run_dirs(log_dir: Path) -> list[Path]:

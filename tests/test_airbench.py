@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import types
 
 import pytest
 import torch
 from cifar_fixture import write_archive
-from conftest import QUIET, ROOT, compose_cfg, read_metrics, run_dirs, run_train
+from conftest import QUIET, compose_cfg, load_bench, read_metrics, run_dirs, run_train
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 
@@ -110,9 +109,7 @@ def test_airbench_recipe_learns_through_train_py(tmp_path):
 
 def test_gpu_bench_feeds_both_sides_the_same_images(tmp_path):
     """bench/cifar_gpu.py: airbench's train.pt / test.pt hold exactly what tunelab reads from the batches."""
-    spec = importlib.util.spec_from_file_location("cifar_gpu", ROOT / "bench" / "cifar_gpu.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("cifar_gpu")
     bench.write_data(tmp_path / "cifar10", n_train=60, n_test=20, seed=3)
     ours = load_cifar10(tmp_path / "cifar10", md5=None, url=None)
     for split in ("train", "test"):

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import subprocess
 import sys
 
 import pytest
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, load_bench, readme_block
 
-sys.path.insert(0, str(ROOT / "bench"))  # as when run as a script: its sibling result_rows.py imports
-spec = importlib.util.spec_from_file_location("etth1_bench", ROOT / "bench" / "etth1.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+bench = load_bench("etth1")
 
 
 def row(recipe: str, model: str, seed: int, test_mse: float, overrides: str = "", minutes: float = 1.0) -> dict:
@@ -109,8 +105,7 @@ def test_finished_runs_are_skipped_and_the_csv_keeps_its_rows(tmp_path):
 
 
 def test_the_readme_tables_are_the_ones_rendered_from_the_committed_csv():
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split(bench.README_BEGIN + "\n")[1].split("\n" + bench.README_END)[0]
+    block = readme_block(bench.README_BEGIN, bench.README_END)
     assert block == bench.table(bench.read_rows(ROOT / "bench" / "results" / "etth1.csv")), (
         "README.md's ETTh1 tables differ from bench/results/etth1.csv: run "
         "python bench/etth1.py --table-only --readme README.md"

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from conftest import ROOT, load_bench, readme_block
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "bench"))  # as when run as a script: its sibling result_rows.py imports
-spec = importlib.util.spec_from_file_location("images_bench", ROOT / "bench" / "images.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+bench = load_bench("images")
 CSV = ROOT / "bench" / "results" / "images.csv"
 
 
 def test_the_readme_table_is_the_one_rendered_from_the_committed_csv():
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split(bench.README_BEGIN + "\n")[1].split("\n" + bench.README_END)[0]
+    block = readme_block(bench.README_BEGIN, bench.README_END)
     assert block == bench.table(bench.read_rows(CSV)), (
         "README.md's Fashion-MNIST table differs from bench/results/images.csv: run "
         "python bench/images.py --table-only --readme README.md"
