@@ -24,7 +24,7 @@ from pathlib import Path
 import optuna
 from etth1 import machine  # the same machine description as the ETTh1 bench's CSV (bench/ is on sys.path)
 
-from tunelab.training.callbacks.pruning import open_storage
+from tunelab.training.optuna_storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]

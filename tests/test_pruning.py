@@ -23,7 +23,7 @@ def test_the_median_pruner_stops_clearly_worse_trials_early(tmp_path):
     pruned = [t for t in trials if t.state.name == "PRUNED"]
     assert pruned and {t.state.name for t in trials} == {"COMPLETE", "PRUNED"}
     for trial in pruned:  # only the untrainable rate, stopped at a validation before the last epoch
-        assert trial.params["optimizer.lr"] == "1e-07"
+        assert trial.params["optimizer.lr"] == 1e-07
         assert len(trial.intermediate_values) < EPOCHS
     for trial in trials:
         if trial.state.name == "COMPLETE":

@@ -65,7 +65,8 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
 
 SEARCH = """# @package _global_
 defaults:
-  - override /hydra/sweeper: optuna
+  - override /hydra/sweeper: tunelab
+  - override /hydra/sweeper/sampler: random
 optimized_metric: val/mse
 hydra:
   mode: MULTIRUN
@@ -73,7 +74,6 @@ hydra:
     study_name: test
     n_trials: 6
     sampler:
-      name: random
       seed: 0
     params:
       data.scaler: {scaler}
@@ -125,13 +125,13 @@ def test_a_search_whose_every_trial_fails_exits_non_zero_in_one_line(tmp_path):
 
 
 def test_a_resumed_search_adds_only_new_parameter_sets(tmp_path):
-    first = search(tmp_path, "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.name=tpe", scaler="standard")
+    first = search(tmp_path, "hydra.sweeper.n_trials=3", "hydra/sweeper/sampler=tpe", scaler="standard")
     assert first.returncode == 0, first.stderr[-3000:]
     root = sweep_root(tmp_path / "logs")
     second = search(
         tmp_path,
         "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.sampler.name=tpe",
+        "hydra/sweeper/sampler=tpe",
         f"hydra.sweep.dir={root}",
         scaler="standard",
     )
@@ -151,10 +151,19 @@ def test_any_rdb_url_holds_the_study(tmp_path):
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
 
 
-def test_an_unknown_sampler_is_refused_in_one_line_before_any_trial(tmp_path):
-    result = search(tmp_path, "hydra.sweeper.sampler.name=grid")
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("hydra.sweeper.sampler._target_=optuna.samplers.NoSuchSampler", "hydra.sweeper.sampler (optuna.samplers"),
+        ("hydra/sweeper/sampler=motpe", "MOTPESampler was removed in Optuna 4; use hydra/sweeper/sampler=tpe"),
+        ("hydra.sweeper.direction=[minimize,upward]", "hydra.sweeper.direction must be minimize or maximize"),
+    ],
+)
+def test_a_bad_sampler_or_direction_is_refused_in_one_line_before_any_trial(override, message, tmp_path):
+    result = search(tmp_path, override)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.splitlines() == ["error: hydra.sweeper.sampler.name must be one of tpe, random; got 'grid'"]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: ") and message in line
     assert not list((tmp_path / "logs").rglob("optuna.journal"))  # no study, so no trial left RUNNING
 
 
@@ -188,7 +197,7 @@ GROUPS_SEARCH = """# @package _global_
 defaults:
   - override /model: gru
   - override /scheduler: exponential
-  - override /hydra/sweeper: optuna
+  - override /hydra/sweeper: tunelab
 optimized_metric: val/mae
 early_stopping:
   patience: 7

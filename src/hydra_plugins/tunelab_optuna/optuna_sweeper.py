@@ -1,13 +1,16 @@
-"""A Hydra sweeper on Optuna's ask/tell API: failed and pruned trials, resumable studies, shared storage.
+"""A Hydra sweeper on Optuna's ask/tell API that reads hydra-optuna-sweeper's configs, on Optuna >= 4.
 
 Written here because no final release of hydra-optuna-sweeper runs on Optuna >= 3 with hydra-core 1.3,
 its 1.3.0 aborts a whole search on one failed trial, and no released sweeper lets a job reach its
-trial (which pruning needs). The loop: ask the study for up to `n_jobs` trials, launch them as
-ordinary Hydra jobs through the configured launcher (basic, joblib, submitit), tell each result.
-A job that fails or returns a non-finite value is told FAIL with its error, one that its pruner
-stopped (tunelab.training.callbacks.pruning) PRUNED; asked trials are never left RUNNING, even when the
-launcher itself raises. Several sweeper processes may share one study (journal file or RDB URL):
-each asks its own trials, in job dirs named by trial number.
+trial (which pruning needs). Its keys and search spaces mean what they mean there (config.py,
+search_space.py); what it adds: failed and pruned trials recorded, resumable studies in a journal file
+or RDB, several sweeper processes on one study, and samplers seeded per process (samplers.py).
+
+The loop: ask the study for up to `n_jobs` trials, launch them as ordinary Hydra jobs through the
+configured launcher (basic, joblib, submitit), tell each result. A job that fails or returns a
+non-finite value is told FAIL with its error, one that its pruner stopped (tunelab.training.callbacks.pruning)
+PRUNED; asked trials are never left RUNNING, even when the launcher itself raises. Trials name their
+job dirs, so workers sharing a sweep dir never collide.
 """
 
 from __future__ import annotations
@@ -16,48 +19,54 @@ import json
 import logging
 import math
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import IntervalSweep, Override
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
+from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.tunelab_optuna import search_space
+from hydra_plugins.tunelab_optuna.samplers import check_sampler, is_grid, make_sampler
 from tunelab.errors import UserError, report
-from tunelab.training.callbacks.pruning import TRIAL_ENV, make_pruner, open_storage
 from tunelab.training.hydra_hooks.resolvers import run_id
+from tunelab.training.optuna_storage import TRIAL_ENV, open_storage
+from tunelab.training.run.run_files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+DIRECTIONS = ("minimize", "maximize")
 
 
 class OptunaSweeper(Sweeper):
-    """`hydra.sweeper.params` maps keys to search spaces in Hydra's override syntax:
-    `choice(a, b)` and `range(1, 5)` are categorical, `interval(lo, hi)` uniform, `tag(log, interval(..))`
-    log-uniform, `tag(int, interval(..))` integers; a plain value is fixed for every trial.
-    """
+    """hydra-optuna-sweeper's keys (config.py): sampler, direction, storage, study_name, n_trials, n_jobs,
+    max_failure_rate, params, custom_search_space."""
 
     def __init__(
         self,
-        study_name: str,
-        storage: str,
-        direction: str = "minimize",
+        sampler: DictConfig,
+        direction: str | Sequence[str] = "minimize",
+        storage: str | None = None,
+        study_name: str | None = None,
         n_trials: int = 20,
-        n_jobs: int = 1,
-        sampler: DictConfig | dict | None = None,
+        n_jobs: int = 2,
+        max_failure_rate: float = 0.0,
         params: DictConfig | dict | None = None,
+        custom_search_space: str | None = None,
         **ignored: Any,  # keys of the basic sweeper's config that Hydra also passes (max_batch_size)
     ) -> None:
-        self.study_name, self.storage, self.direction = study_name, str(storage), direction
+        self.sampler, self.direction = sampler, direction
+        self.storage, self.study_name = (None if storage is None else str(storage)), study_name
         self.n_trials, self.n_jobs = int(n_trials), max(int(n_jobs), 1)
-        self.sampler = dict(sampler or {})
+        self.max_failure_rate = float(max_failure_rate)
         self.params = {str(k): str(v) for k, v in (params or {}).items()}
+        self.custom_search_space = custom_search_space
+        self.stream: int | None = None  # the number of this process's first trial (samplers.py)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -74,113 +83,142 @@ class OptunaSweeper(Sweeper):
             sys.exit(1)
 
     def search(self, arguments: list[str]) -> None:
-        make_sampler(self.sampler, offset=0)  # refuses an unknown sampler before the study gets a trial
-        parser = OverridesParser.create()
-        fixed = parser.parse_overrides(arguments)
-        for override in fixed:
-            if override.is_sweep_override():
-                raise UserError(
-                    f"'{override.input_line}' sweeps on the command line of an Optuna search; "
-                    "put searched keys in hydra.sweeper.params"
-                )
-        space, constant = search_space(parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()]))
+        directions = check_directions(self.direction)
+        if not 0.0 <= self.max_failure_rate <= 1.0:
+            raise UserError(f"hydra.sweeper.max_failure_rate must be between 0 and 1; got {self.max_failure_rate}")
+        check_sampler(self.sampler)
+        space = search_space.build(self.params, arguments)
+        extend = self.custom_space()
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        if self.storage is None and self.config.get("pruner"):
+            log.warning("hydra.sweeper.storage is null: the study lives in this process, so no job can be pruned")
 
-        # The pruner lives in the study object, not in the storage: jobs load it from the same `pruner`
-        # group; here it matters to samplers that follow it (TPE samples within a Hyperband bracket).
-        study = optuna.create_study(study_name=self.study_name, storage=open_storage(self.storage),
-                                    direction=self.direction, pruner=make_pruner(self.config.get("pruner")),
+        # No pruner in this study: each job prunes itself through its own (tunelab.training.callbacks.pruning);
+        # one here would never be initialised, and TPE would read its brackets all the same.
+        storage = optuna.storages.get_storage(open_storage(self.storage) if self.storage else None)
+        study = optuna.create_study(study_name=self.study_name, storage=storage, directions=directions,
                                     load_if_exists=True)  # fmt: skip
-        log.info(f"Optuna study '{self.study_name}' in {self.storage}: {len(study.trials)} trials so far")
-        base = [o.input_line for o in fixed] + constant
+        log.info(f"Optuna study '{study.study_name}' in {self.storage or 'memory'}: {len(study.trials)} trials so far")
+        grid = space.grid() if is_grid(self.sampler) else None
+        n_trials = self.n_trials if grid is None else min(self.n_trials, grid_left(study, grid))
+        failures: list[str] = []
         added = 0
-        while added < self.n_trials:
-            trials = [self._ask(study, space) for _ in range(min(self.n_jobs, self.n_trials - added))]
-            jobs = [[*base, *(f"{k}={v}" for k, v in t.params.items()), *self._job_settings(t)] for t in trials]
+        while added < n_trials:
+            trials = [self.ask(study, storage, space, extend, grid) for _ in range(min(self.n_jobs, n_trials - added))]
+            jobs = [
+                [*space.fixed, *(space.override(k, v) for k, v in t.params.items()), *self.job_settings(t)]
+                for t in trials
+            ]
             told: set[int] = set()
             try:
                 returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
                 for trial, ret in zip(trials, returns, strict=True):
-                    tell(study, trial, ret)
+                    error = tell(study, trial, ret, len(directions))
                     told.add(trial.number)
+                    failures += [f"trial {trial.number}: {error}"] if error else []
             finally:  # the launcher or a tell raised: no asked trial stays RUNNING
                 for trial in trials:
                     if trial.number not in told:
                         fail(study, trial, "the sweep stopped before this trial's result was told")
             added += len(trials)
+            if len(failures) > self.max_failure_rate * added:
+                write_results(study, sweep_dir)
+                raise UserError(
+                    f"the search stopped: {len(failures)} of {added} trials failed, more than "
+                    f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; {failures[-1]}"
+                )
+        write_results(study, sweep_dir)
 
-    def _ask(self, study: optuna.Study, space: dict[str, optuna.distributions.BaseDistribution]) -> optuna.Trial:
-        """A new trial, its parameters drawn by a sampler seeded with seed + the trial's number.
+    def custom_space(self) -> Callable[[DictConfig, optuna.Trial], None] | None:
+        if not self.custom_search_space:
+            return None
+        try:
+            return get_method(self.custom_search_space)
+        except Exception as err:  # Hydra raises ImportError, ValueError or its own for a bad dotted path
+            message = str(err).splitlines()[0]
+            where = f"hydra.sweeper.custom_search_space: {self.custom_search_space}"
+            raise UserError(f"{where} is no function this app can import ({message})") from err
 
-        Trial numbers are unique in a study, so workers sharing it draw different parameters, a resumed
-        search does not replay the first one's proposals, and trial n gets the same draw on a rerun
-        with the same history.
-        """
-        trial = study.ask()
-        study.sampler = make_sampler(self.sampler, offset=trial.number)
-        for name, distribution in space.items():
-            suggest(trial, name, distribution)
+    def ask(
+        self,
+        study: optuna.Study,
+        storage: optuna.storages.BaseStorage,
+        space: search_space.SearchSpace,
+        extend: Callable[[DictConfig, optuna.Trial], None] | None,
+        grid: dict[str, list[Any]] | None,
+    ) -> optuna.Trial:
+        """A new trial with its parameters drawn: from `space`, then from `custom_search_space`."""
+        if self.stream is None:
+            # This process's first trial: its number, unique in the study, seeds the sampler (samplers.py),
+            # which must exist before the trial object does (building one runs the sampler's before_trial).
+            trial_id = storage.create_new_trial(storage.get_study_id_from_name(study.study_name))
+            self.stream = storage.get_trial_number_from_id(trial_id)
+            study.sampler = make_sampler(self.sampler, self.stream, grid)
+            trial = optuna.Trial(study, trial_id)
+        else:
+            trial = study.ask()
+        search_space.suggest(trial, space)
+        if extend is not None:
+            extend(self.config, trial)
+        fixed = {o.partition("=")[0].lstrip("+~") for o in space.fixed}
+        if overlap := sorted(fixed & {k.lstrip("+~") for k in trial.params}):
+            fail(study, trial, "fixed and searched keys overlap")
+            raise UserError(f"{', '.join(overlap)}: fixed on the command line and searched by custom_search_space")
         return trial
 
-    def _job_settings(self, trial: optuna.Trial) -> list[str]:
+    def job_settings(self, trial: optuna.Trial) -> list[str]:
         """The job's dir named by its trial number (the launcher's job numbers are per process), and its
-        way to the trial (pruning)."""
-        values = (self.storage, self.study_name, trial.number)
-        env = [f"++hydra.job.env_set.{name}={value}" for name, value in zip(TRIAL_ENV, values, strict=True)]
-        return [f"hydra.sweep.subdir={trial.number}_{run_id()}", *env]
+        way to the trial (pruning) when the study is in a storage that the job can open."""
+        settings = [f"hydra.sweep.subdir={trial.number}_{run_id()}"]
+        if self.storage is not None:
+            values = (self.storage, trial.study.study_name, trial.number)
+            settings += [f"++hydra.job.env_set.{name}={value}" for name, value in zip(TRIAL_ENV, values, strict=True)]
+        return settings
 
 
-def search_space(overrides: list[Override]) -> tuple[dict[str, optuna.distributions.BaseDistribution], list[str]]:
-    """Optuna distributions of the swept keys, and the fixed `key=value` overrides."""
-    space, constant = {}, []
-    for override in overrides:
-        key, value = override.get_key_element(), override.value()
-        if isinstance(value, IntervalSweep):
-            if "int" in value.tags:
-                space[key] = optuna.distributions.IntDistribution(
-                    int(value.start), int(value.end), log="log" in value.tags
-                )
-            else:
-                space[key] = optuna.distributions.FloatDistribution(value.start, value.end, log="log" in value.tags)
-        elif override.is_sweep_override():  # choice / range: categorical over the override strings
-            space[key] = optuna.distributions.CategoricalDistribution(list(override.sweep_string_iterator()))
-        else:
-            constant.append(override.input_line)
-    return space, constant
+def check_directions(direction: str | Sequence[str]) -> list[str]:
+    given = [direction] if isinstance(direction, str) else list(direction)
+    if not given or any(str(d) not in DIRECTIONS for d in given):
+        raise UserError(f"hydra.sweeper.direction must be minimize or maximize, or a list of them; got {direction}")
+    return [str(d) for d in given]
 
 
-def make_sampler(settings: dict, offset: int) -> optuna.samplers.BaseSampler:
-    name = str(settings.get("name", "tpe"))
-    if name not in SAMPLERS:
-        raise UserError(f"hydra.sweeper.sampler.name must be one of {', '.join(SAMPLERS)}; got '{name}'")
-    seed = settings.get("seed")
-    return SAMPLERS[name](seed=None if seed is None else int(seed) + offset)
+def grid_left(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
+    """Grid points no trial of the study has taken yet (a resumed grid search runs only those)."""
+    size = math.prod(len(values) for values in grid.values())
+    taken = {tuple(sorted(t.params.items())) for t in study.get_trials(deepcopy=False) if t.params}
+    left = size - len(taken)
+    log.info(f"Grid sampler: {size} points, {left} not tried yet")
+    return max(left, 0)
 
 
-def suggest(trial: optuna.Trial, name: str, distribution: optuna.distributions.BaseDistribution) -> None:
-    if isinstance(distribution, optuna.distributions.FloatDistribution):
-        trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
-    elif isinstance(distribution, optuna.distributions.IntDistribution):
-        trial.suggest_int(name, distribution.low, distribution.high, log=distribution.log)
-    else:
-        trial.suggest_categorical(name, distribution.choices)
-
-
-def tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn) -> None:
+def tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn, n_objectives: int) -> str | None:
+    """Tell the study how the job ended; return the error of a failed trial."""
     if ret.status != JobStatus.COMPLETED:
-        fail(study, trial, repr(ret._return_value))  # return_value re-raises a failed job's exception
-        return
+        error = ret._return_value  # the job's exception (return_value would raise it)
+        return fail(study, trial, f"{type(error).__name__}: {error}")
     summary = job_summary(ret)
     if summary.get("status") == "pruned":  # the job stopped itself after its trial's pruner said so
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        return
-    value = ret.return_value
-    if value is None or not math.isfinite(float(value)):
-        fail(study, trial, summary.get("error") or f"the job returned {value}")
-        return
-    study.tell(trial, float(value))
+        finish(study, trial, state=optuna.trial.TrialState.PRUNED)
+        return None
+    values = objective_values(ret.return_value, n_objectives)
+    if values is None:
+        wanted = "a finite number" if n_objectives == 1 else f"a list of {n_objectives} finite numbers"
+        return fail(study, trial, summary.get("error") or f"the job returned {ret.return_value!r}, not {wanted}")
+    finish(study, trial, values=values)
+    return None
+
+
+def objective_values(value: Any, n_objectives: int) -> list[float] | None:
+    """The job's return value as one float per objective, or None when it is not that."""
+    values = list(value) if isinstance(value, list | tuple) or OmegaConf.is_list(value) else [value]
+    try:
+        floats = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    return floats if len(floats) == n_objectives and all(math.isfinite(f) for f in floats) else None
 
 
 def job_summary(ret: JobReturn) -> dict[str, Any]:
@@ -191,7 +229,31 @@ def job_summary(ret: JobReturn) -> dict[str, Any]:
         return {}
 
 
-def fail(study: optuna.Study, trial: optuna.Trial, error: str) -> None:
+def fail(study: optuna.Study, trial: optuna.Trial, error: str) -> str:
     trial.set_user_attr("error", error)
-    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    finish(study, trial, state=optuna.trial.TrialState.FAIL)
     log.warning(f"trial {trial.number} failed: {error}")
+    return error
+
+
+def finish(study: optuna.Study, trial: optuna.Trial, **result: Any) -> None:
+    try:
+        study.tell(trial, **result)
+    except RuntimeError as err:  # the grid sampler calls study.stop() once every point is done: the result is stored
+        if "Study.stop" not in str(err):
+            raise
+
+
+def write_results(study: optuna.Study, sweep_dir: Path) -> None:
+    """optimization_results.yaml as hydra-optuna-sweeper writes it: the best trial, or the Pareto front."""
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        log.warning("no trial completed, so no optimization_results.yaml")
+        return
+    if len(study.directions) == 1:
+        best = study.best_trial
+        results = {"name": "optuna", "best_params": best.params, "best_value": best.value}
+        log.info(f"Best parameters: {best.params}, value {best.value}")
+    else:
+        results = {"name": "optuna", "solutions": [{"params": t.params, "values": t.values} for t in study.best_trials]}
+        log.info(f"Pareto front: {len(results['solutions'])} trials")
+    write_text_atomic(sweep_dir / "optimization_results.yaml", OmegaConf.to_yaml(OmegaConf.create(results)))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import lightning as L
@@ -23,23 +22,12 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig
 
+from tunelab.training.optuna_storage import TRIAL_ENV, open_storage
+
 if TYPE_CHECKING:  # optuna is the optional `sweep` extra: imported only when a search runs
     import optuna
 
 log = logging.getLogger(__name__)
-
-# Environment of each job of an Optuna search: how it reaches its own trial.
-TRIAL_ENV = ("TUNELAB_OPTUNA_STORAGE", "TUNELAB_OPTUNA_STUDY", "TUNELAB_OPTUNA_TRIAL")
-
-
-def open_storage(storage: str) -> str | optuna.storages.BaseStorage:
-    """An RDB URL (sqlite:///..., postgresql://...) as it is; anything else is a journal file path."""
-    import optuna
-
-    if "://" in storage:
-        return storage
-    Path(storage).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
 
 
 def make_pruner(node: DictConfig | None) -> optuna.pruners.BasePruner:

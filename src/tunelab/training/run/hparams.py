@@ -66,7 +66,9 @@ def varied_keys() -> set[str]:
     """Hyperparameter keys the current sweep varies (none outside a sweep).
 
     Read from the sweep's `multirun.yaml`, which the sweeper writes before any job starts: the
-    command-line overrides with several values (`optimizer=sgd,adam`) and `hydra.sweeper.params`.
+    command-line overrides with several values (`optimizer=sgd,adam`) and `hydra.sweeper.params`; and
+    the keys this job got from the sweeper beyond the command line's fixed ones (an Optuna
+    `custom_search_space` draws keys that no config lists).
     """
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return set()
@@ -77,7 +79,10 @@ def varied_keys() -> set[str]:
     overrides = OverridesParser.create().parse_overrides(list(sweep.overrides.task))
     keys = [o.get_key_element() for o in overrides if o.is_sweep_override()]
     keys += [str(k) for k in (sweep.sweeper.get("params") or {})]
-    return {k.lstrip("+~").replace(".", "/") for k in keys}
+    fixed = {o.get_key_element() for o in overrides if not o.is_sweep_override()}
+    job = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    keys += [o.get_key_element() for o in job if o.get_key_element() not in fixed]
+    return {k.lstrip("+~").replace(".", "/") for k in keys if not k.lstrip("+~").startswith("hydra.")}
 
 
 def log_hparams(loggers: list[Logger], params: dict[str, Scalar], metrics: dict[str, float], varied: set[str]) -> None:

@@ -1,0 +1,127 @@
+"""The sweeper's and the samplers' configs in Hydra's ConfigStore, under hydra-optuna-sweeper's names.
+
+Any Hydra app with tunelab installed picks them as it would pick that plugin's: `hydra/sweeper=optuna`,
+`hydra/sweeper/sampler=tpe` (random, cmaes, nsgaii, qmc, grid, gp; motpe only to say it is gone).
+Sampler keys default to Optuna's own defaults; `seed` is the search's seed (see samplers.py).
+Kept free of heavy imports: Hydra imports every plugin module at the start of every app.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class SamplerConfig:
+    _target_: str = MISSING
+    seed: int | None = None  # reproducible search; each worker and resume draws its own stream of it
+
+
+@dataclass
+class TPESamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.TPESampler"
+    n_startup_trials: int = 10  # random trials before TPE models the results
+    n_ei_candidates: int = 24
+    multivariate: bool | None = None  # model the parameters jointly
+    group: bool = False
+    constant_liar: bool = True  # trials still running count as bad: parallel workers spread out
+    consider_prior: bool | None = None
+    prior_weight: float | None = None
+    consider_magic_clip: bool | None = None
+    consider_endpoints: bool | None = None
+    warn_independent_sampling: bool | None = None
+
+
+@dataclass
+class RandomSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.RandomSampler"
+
+
+@dataclass
+class CmaEsSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    x0: dict[str, Any] | None = None
+    sigma0: float | None = None
+    n_startup_trials: int = 1
+    independent_sampler: Any = None  # for categorical parameters: a `_target_` sampler, or random
+    warn_independent_sampling: bool = True
+    consider_pruned_trials: bool = False
+    restart_strategy: str | None = None  # ipop | bipop
+    popsize: int | None = None
+    inc_popsize: int = -1
+    use_separable_cma: bool = False
+    with_margin: bool = False
+    lr_adapt: bool = False
+
+
+@dataclass
+class NSGAIISamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    population_size: int = 50
+    mutation_prob: float | None = None
+    crossover_prob: float = 0.9
+    swapping_prob: float = 0.5
+
+
+@dataclass
+class QMCSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.QMCSampler"
+    qmc_type: str = "sobol"  # sobol | halton
+    scramble: bool = False
+    independent_sampler: Any = None
+    warn_asynchronous_seeding: bool = True
+    warn_independent_sampling: bool = True
+
+
+@dataclass
+class GridSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.GridSampler"  # every point of `params`; n_trials at most the grid's size
+
+
+@dataclass
+class GPSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.GPSampler"
+    independent_sampler: Any = None
+    n_startup_trials: int = 10
+    deterministic_objective: bool = False
+    warn_independent_sampling: bool = True
+
+
+@dataclass
+class MOTPESamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.MOTPESampler"  # removed in Optuna 4: the sweeper refuses it in one line
+
+
+@dataclass
+class OptunaSweeperConf:
+    _target_: str = "hydra_plugins.tunelab_optuna.optuna_sweeper.OptunaSweeper"
+    _recursive_: bool = False  # the sampler reaches the sweeper as a config: it seeds one per worker
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+    sampler: Any = MISSING  # hydra/sweeper/sampler=<name>, or any `_target_` with its keyword arguments
+    direction: Any = "minimize"  # minimize | maximize, or a list of them: one per objective
+    storage: str | None = None  # null: in memory; a journal file path or an RDB URL (sqlite:///x.db)
+    study_name: str | None = None  # null: Optuna names it
+    n_trials: int = 20  # trials this invocation adds (a resume or another worker adds its own)
+    n_jobs: int = 2  # trials asked and launched together
+    max_failure_rate: float = 0.0  # the search stops once more than this share of its trials failed
+    params: dict[str, Any] | None = None  # key: search space (choice, range, interval, tag(log, ...)) or value
+    custom_search_space: str | None = None  # dotted path to a function (cfg, trial) adding parameters
+
+
+SAMPLERS = {
+    "tpe": TPESamplerConfig,
+    "random": RandomSamplerConfig,
+    "cmaes": CmaEsSamplerConfig,
+    "nsgaii": NSGAIISamplerConfig,
+    "qmc": QMCSamplerConfig,
+    "grid": GridSamplerConfig,
+    "gp": GPSamplerConfig,
+    "motpe": MOTPESamplerConfig,
+}
+
+store = ConfigStore.instance()
+store.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="tunelab_optuna")
+for name, node in SAMPLERS.items():
+    store.store(group="hydra/sweeper/sampler", name=name, node=node, provider="tunelab_optuna")

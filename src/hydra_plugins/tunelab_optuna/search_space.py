@@ -1,0 +1,103 @@
+"""Search spaces in Hydra's override syntax, as Optuna distributions (hydra-optuna-sweeper's mapping).
+
+    choice(a, b, ...)          categorical over the values (numbers and bools stay typed; lists as text)
+    range(a, b[, step=s])      integers (floats when any bound or the step is one) from a up to, not
+                               including, b: the values Hydra's range() lists, ordered for the sampler
+    shuffle(range(...))        categorical over the range's values
+    interval(lo, hi)           uniform floats; int(interval(lo, hi)) or tag(int, ...) integers
+    tag(log, ...)              the same on a log scale
+
+A plain value fixes the key for every trial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import IntervalSweep, Override, RangeSweep, Transformer
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from tunelab.errors import UserError
+
+
+@dataclass
+class SearchSpace:
+    """The searched keys' distributions, the fixed overrides, and how each categorical choice is written back."""
+
+    distributions: dict[str, BaseDistribution] = field(default_factory=dict)
+    fixed: list[str] = field(default_factory=list)  # overrides as typed: key=value, +key=value, ~key
+    choice_text: dict[str, list[str]] = field(default_factory=dict)
+
+    def override(self, key: str, value: Any) -> str:
+        """`key=value` for a job, the value written as the override that listed it."""
+        distribution = self.distributions.get(key)
+        if isinstance(distribution, CategoricalDistribution) and key in self.choice_text:
+            value = self.choice_text[key][distribution.choices.index(value)]
+        return f"{key}={value}"
+
+    def grid(self) -> dict[str, list[Any]]:
+        """Every value of each key, for the grid sampler (which takes only finite spaces)."""
+        return {key: grid_values(key, d) for key, d in self.distributions.items()}
+
+
+def build(params: dict[str, Any], arguments: list[str]) -> SearchSpace:
+    """`hydra.sweeper.params` and the command line (which wins for a key in both) as one search space."""
+    parser = OverridesParser.create()
+    by_key: dict[str, Override] = {}
+    for override in parser.parse_overrides([f"{k}={v}" for k, v in params.items()]) + parser.parse_overrides(arguments):
+        by_key.pop(override.key_or_group, None)  # a later override of a key replaces the earlier, in order
+        by_key[override.key_or_group] = override
+    space = SearchSpace()
+    for override in by_key.values():
+        if not override.is_sweep_override():
+            space.fixed.append(override.input_line)
+            continue
+        key = override.get_key_element()
+        space.distributions[key] = distribution(override)
+        if override.is_choice_sweep() and not override.value().shuffle:  # shuffled: both iterators shuffle anew
+            space.choice_text[key] = list(override.sweep_string_iterator())
+    return space
+
+
+def distribution(override: Override) -> BaseDistribution:
+    """The Optuna distribution of one sweep override."""
+    key, value = override.get_key_element(), override.value()
+    if override.is_choice_sweep() or (isinstance(value, RangeSweep) and value.shuffle):
+        return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
+    if isinstance(value, RangeSweep):
+        values = list(override.sweep_iterator())
+        if not values:
+            raise UserError(f"{key}: {override.input_line.partition('=')[2]} lists no value")
+        step = abs(value.step)
+        if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
+            return FloatDistribution(float(min(values)), float(max(values)), step=float(step))
+        return IntDistribution(int(min(values)), int(max(values)), step=int(step))
+    if isinstance(value, IntervalSweep):
+        log = "log" in value.tags
+        if "int" in value.tags or (isinstance(value.start, int) and isinstance(value.end, int)):
+            return IntDistribution(int(value.start), int(value.end), log=log)
+        return FloatDistribution(float(value.start), float(value.end), log=log)
+    raise UserError(f"{key}: {override.input_line.partition('=')[2]} is no search space the Optuna sweeper knows")
+
+
+def grid_values(key: str, distribution: BaseDistribution) -> list[Any]:
+    if isinstance(distribution, CategoricalDistribution):
+        return list(distribution.choices)
+    if isinstance(distribution, IntDistribution | FloatDistribution) and distribution.step is not None:
+        n = round((distribution.high - distribution.low) / distribution.step) + 1
+        return [distribution.low + i * distribution.step for i in range(n)]
+    raise UserError(f"hydra/sweeper/sampler=grid needs a finite space: {key} is an interval; use choice or range")
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace) -> None:
+    """Draw every searched key of `trial` from its distribution."""
+    for name, dist in space.distributions.items():
+        if isinstance(dist, FloatDistribution):
+            trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        elif isinstance(dist, IntDistribution):
+            trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        else:
+            trial.suggest_categorical(name, dist.choices)
