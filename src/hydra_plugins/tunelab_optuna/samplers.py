@@ -4,9 +4,10 @@ A sampler is built once per process and keeps its state across that process's tr
 sequence, CMA-ES and NSGA-II their generations, GP and TPE their models. What tells processes apart is
 the number of the first trial each one creates, which the storage hands out once per study: a new
 study's first process (trial 0) seeds with `seed` itself, as plain Optuna would; a resumed search or
-another worker on the same study seeds with a hash of (`seed`, that number). So a search is
-reproducible for its seed, workers draw different parameters, a resume does not replay the first
-run's draws, and neighbouring seeds give unrelated searches (not one search shifted by a trial).
+another worker on the same study seeds with a hash of (`seed`, that number), except QMC and grid,
+whose draws the study indexes. So a search is reproducible for its seed, workers draw different
+parameters, a resume does not replay the first run's draws, and neighbouring seeds give unrelated
+searches (not one search shifted by a trial). tests/test_optuna_samplers.py holds this for each sampler.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError
 
-# QMC's points come from one sequence indexed through the study; every worker must share its seed.
-SHARED_SEED = ("optuna.samplers.QMCSampler",)
+# Samplers whose points are one sequence (QMC) or one seeded shuffle of the grid (grid), indexed through the
+# study: every process must share the seed itself, and the study keeps them apart.
+SHARED_SEED = ("optuna.samplers.QMCSampler", "optuna.samplers.GridSampler")
 
 
 def stream_seed(seed: int | None, stream: int) -> int | None:
