@@ -143,6 +143,23 @@ def test_a_resumed_search_adds_only_new_parameter_sets(tmp_path):
     assert len({r["job"] for r in summary(root)}) == 5  # and got new dirs
 
 
+def test_search_spaces_on_the_command_line_reach_the_jobs_typed(tmp_path):
+    log_dir = tmp_path / "logs"
+    spaces = ["optimizer.lr=tag(log, interval(1e-4, 1e-2))", "data.batch_size=choice(16, 32)"]
+    args = ["-m", "hydra/sweeper=tunelab", "hydra.sweeper.n_trials=2", "hydra.sweeper.study_name=cli", *spaces]
+    result = run_train([*args, *FAST, f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = sweep_root(log_dir)
+    trials = study_trials(root, "cli")
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    for trial in trials:
+        lr, batch_size = trial.params["optimizer.lr"], trial.params["data.batch_size"]
+        assert isinstance(lr, float) and 1e-4 <= lr <= 1e-2 and batch_size in (16, 32)
+        (job,) = root.glob(f"{trial.number}_*")
+        job_cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
+        assert job_cfg.optimizer.lr == lr and job_cfg.data.batch_size == batch_size
+
+
 def test_any_rdb_url_holds_the_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     result = search(tmp_path, "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={url}", scaler="standard")
