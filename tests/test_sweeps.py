@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import optuna
@@ -20,8 +21,8 @@ def sweep_root(log_dir: Path) -> Path:
     return root
 
 
-def summary(root: Path) -> list[dict]:
-    with open(root / "sweep_summary.csv") as f:
+def summary(root: Path, name: str = "sweep_summary.csv") -> list[dict]:
+    with open(root / name) as f:
         return list(csv.DictReader(f))
 
 
@@ -287,4 +288,32 @@ def test_a_classifier_sweep_without_an_experiment_optimises_the_classifiers_metr
 
     wrong = run_train([*cifar, *SHORT, "optimized_metric=val/mse", f"paths.log_dir={log_dir}"], cwd=tmp_path)
     assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
-    assert "optimized_metric must name a metric the task logs in validation (val/loss, val/acc)" in wrong.stderr
+    logged = "(val/loss, val/acc, model/params, time/epoch)"
+    assert f"optimized_metric must name metrics the run logs {logged}" in wrong.stderr
+
+
+def test_a_search_of_two_objectives_returns_both_and_marks_the_pareto_front(tmp_path):
+    """hparams_search=cifar10_pareto: val/acc against model/params, on a small generated CIFAR archive."""
+    archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    write_archive(archive, per_batch=40, n_test=40)
+    cifar = [f"data.root={archive.parent}", "data.md5=null", "data.val_size=40", "data.batch_size=32"]
+    small = ["hydra.sweeper.n_trials=3", "trainer.max_epochs=1", "data.eval_batch_size=40"]  # max_epochs: fixed
+    log_dir = tmp_path / "logs"
+    result = run_train(["hparams_search=cifar10_pareto", *cifar, *small, *SHORT, f"paths.log_dir={log_dir}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = sweep_root(log_dir)
+    trials = study_trials(root, "cifar10_pareto")
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    for trial in trials:  # the values told are the job's val/acc and parameter count, in that order
+        (job,) = root.glob(f"{trial.number}_*")
+        metrics = json.loads((job / "metrics.json").read_text())["metrics"]
+        assert trial.values == [metrics["val/acc"], metrics["model/params"]]
+        assert metrics["model/params"] > 1000 and metrics["time/epoch"] > 0
+    solutions = OmegaConf.load(root / "optimization_results.yaml").solutions
+    points = [[-s["values"][0], s["values"][1]] for s in solutions]  # both to minimise
+    assert points and not any(q != p and all(a <= b for a, b in zip(q, p, strict=True)) for p in points for q in points)
+    groups = summary(root, "sweep_groups.csv")
+    front = {tuple(float(g[m]) for m in ("val/acc", "model/params")) for g in groups if g["front"] == "yes"}
+    assert front == {tuple(s["values"]) for s in solutions}
+    assert "| front |" in (root / "sweep_summary.md").read_text()

@@ -44,7 +44,7 @@ class Job:
     pruning: Callback | None
     tuned: dict[str, float]
     ckpt_path: str | None
-    metric: str  # optimized_metric, or the task's own when that is null
+    objectives: list[str]  # optimized_metric (one or several), or the task's own when that is null
     started: float
 
 
@@ -60,9 +60,10 @@ def prepare(cfg: DictConfig) -> Job:
     started = time.perf_counter()
     datamodule, model = build_data_and_task(cfg)
     check_monitors(cfg, model.val_metric_names)
-    metric = cfg.get("optimized_metric") or model.optimized_metric
+    given = cfg.get("optimized_metric")
+    objectives = [given] if isinstance(given, str) else list(given or []) or [model.optimized_metric]
     loggers = instantiate_each(cfg.get("logger"))
-    pruning = trial_pruning(cfg, metric)  # a job of a pruned Optuna search reports to its trial
+    pruning = trial_pruning(cfg, objectives)  # a job of a pruned Optuna search reports to its trial
     callbacks = build_callbacks(cfg, loggers) + ([pruning] if pruning else [])
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
@@ -74,14 +75,16 @@ def prepare(cfg: DictConfig) -> Job:
     if given is not None and Path(given).is_file():
         check_checkpoint(given, model, "resume" if cfg.resume else "ckpt_path")
     tuned = tune(trainer, model, datamodule, cfg.tune) if cfg.tune.lr_find or cfg.tune.batch_size else {}
-    return Job(datamodule, model, trainer, loggers, pruning, tuned, ckpt_path, metric, started)
+    return Job(datamodule, model, trainer, loggers, pruning, tuned, ckpt_path, objectives, started)
 
 
 def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
     """Fit, then validate and test the best checkpoint; write metrics.json and the HPARAMS entry."""
     trainer, model, datamodule, pruning = job.trainer, job.model, job.datamodule, job.pruning
+    fit_started, first_epoch = time.perf_counter(), trainer.current_epoch
     if any(p.requires_grad for p in model.parameters()):  # baselines such as model=naive have nothing to fit
         trainer.fit(model, datamodule=datamodule, ckpt_path=job.ckpt_path)
+    measured = run_metrics(model, time.perf_counter() - fit_started, trainer.current_epoch - first_epoch)
     # Keras' restore_best_weights: score the checkpoint with the best val loss, not the last epoch.
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = best or None
@@ -91,11 +94,12 @@ def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
     else:
         metrics = finite_floats(trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0])
         metrics.update(finite_floats(trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)[0]))
+    metrics.update(measured)
 
     summary = {
         "status": "pruned" if pruned else "ok",
         "metrics": metrics,
-        "optimized_metric": job.metric,
+        "optimized_metric": job.objectives[0] if len(job.objectives) == 1 else job.objectives,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "best_checkpoint": best or None,
@@ -103,10 +107,20 @@ def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
         "tuned": job.tuned,
     }
     if trainer.is_global_zero:
+        for logger in job.loggers:  # beside the task's curves, so that TensorBoard's HPARAMS tab shows them
+            logger.log_metrics(measured, step=trainer.global_step)
         write_json_atomic(Path(cfg.paths.output_dir) / "metrics.json", summary)
         varied = varied_keys()  # read once from the sweep's multirun.yaml: the order and the `differs` marks
         log_hparams(job.loggers, {**run_hparams(cfg, varied), **job.tuned}, metrics, varied)
     return metrics
+
+
+def run_metrics(model: L.LightningModule, fit_seconds: float, epochs: int) -> dict[str, float]:
+    """What the run measures of itself (checks.RUN_METRICS): parameters, and seconds per epoch it trained."""
+    measured = {"model/params": float(sum(p.numel() for p in model.parameters()))}
+    if epochs > 0:
+        measured["time/epoch"] = fit_seconds / epochs
+    return measured
 
 
 def build_data_and_task(cfg: DictConfig, stage: str = "fit") -> tuple[L.LightningDataModule, L.LightningModule]:
@@ -149,8 +163,9 @@ def instantiate_each(group: Mapping | None) -> list[Callback | Logger]:
     return [instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
 
 
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point: train, report where the logs are, return `optimized_metric` (or the task's) for sweepers.
+def main(cfg: DictConfig) -> float | list[float] | None:
+    """Hydra entry point: train, report where the logs are, return `optimized_metric` (or the task's) for sweepers:
+    one value, or a list in its order when it names several metrics.
 
     A failed job records its error in metrics.json (a resume refused before it starts leaves the run's
     records untouched). Alone, it exits with the message (bad input) or
@@ -186,5 +201,6 @@ def main(cfg: DictConfig) -> float | None:
         log.info(f"View it with: tensorboard --logdir {cfg.paths.output_dir}")
     if any("MLFlowLogger" in t for t in targets):
         log.info(f"View it with: mlflow ui --backend-store-uri {cfg.logger.mlflow.tracking_uri}")
-    value = metrics.get(job.metric)
-    return float("nan") if value is None or not math.isfinite(value) else value
+    values = [metrics.get(name) for name in job.objectives]
+    values = [float("nan") if v is None or not math.isfinite(v) else v for v in values]
+    return values[0] if len(values) == 1 else values

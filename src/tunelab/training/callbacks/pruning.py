@@ -69,9 +69,13 @@ class OptunaPruning(Callback):
             log.info(f"trial {self.trial.number} pruned after validation {self.step - 1}: {self.monitor} = {value}")
 
 
-def trial_pruning(cfg: DictConfig, metric: str) -> OptunaPruning | None:
-    """The pruning callback (reporting `metric`) of a job that an Optuna search launched, or None for any other run."""
+def trial_pruning(cfg: DictConfig, objectives: list[str]) -> OptunaPruning | None:
+    """The pruning callback (reporting the objective) of a job that an Optuna search launched, or None for any
+    other run."""
     if os.environ.get(TRIAL_ENV[2]) is None or not cfg.get("pruner"):
+        return None
+    if len(objectives) > 1:
+        log.warning(f"pruner={cfg.pruner.get('_target_')}: Optuna prunes only searches of one objective; not pruned")
         return None
     import optuna
 
@@ -80,4 +84,4 @@ def trial_pruning(cfg: DictConfig, metric: str) -> OptunaPruning | None:
     study_id = storage.get_study_id_from_name(study_name)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(number))
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(cfg.pruner))
-    return OptunaPruning(optuna.Trial(study, trial_id), monitor=metric)
+    return OptunaPruning(optuna.Trial(study, trial_id), monitor=objectives[0])

@@ -52,13 +52,17 @@ class SweepSummary(Callback):
     def summarize(self, config: DictConfig, root: Path) -> None:
         rows = [job_row(d) for d in job_dirs(root)]
         # optimized_metric null: the task's own, which each job records
-        metric = config.get("optimized_metric") or next((r["_metric"] for r in rows if r["_metric"]), "val/loss")
-        sign = -1 if direction(config, metric) == "maximize" else 1
+        given = config.get("optimized_metric") or next((r["_metric"] for r in rows if r["_metric"]), "val/loss")
+        objectives = [given] if isinstance(given, str) else list(given)
+        signs = objective_signs(config, objectives)
+        metric, sign = objectives[0], signs[0]  # the ranking's; several objectives also mark their Pareto front
         rows.sort(key=lambda r: sort_key(r, metric, sign))
         if not rows:
             return
         params, constants = split_overrides(rows)
         groups = sorted(group_rows(rows, params), key=lambda g: sort_key(g, metric, sign))
+        if len(objectives) > 1:
+            mark_front(groups, objectives, signs)
         write_text_atomic(root / "sweep_summary.csv", to_csv(rows, job_columns(rows, params)))
         write_text_atomic(root / "sweep_groups.csv", to_csv(groups, group_columns(groups, params)))
         write_text_atomic(root / "sweep_summary.md", to_markdown(rows, groups, params, constants, metric, sign))
@@ -124,13 +128,25 @@ def group_rows(rows: list[dict[str, Any]], params: list[str]) -> list[dict[str, 
     return groups
 
 
-def direction(config: DictConfig, metric: str) -> str:
-    """The sweeper's `direction` (the first objective's, for several); without one (a grid sweep), accuracies
-    are maximised and everything else (losses, errors) minimised."""
+def objective_signs(config: DictConfig, objectives: list[str]) -> list[int]:
+    """-1 for each objective the sweeper's `direction` maximises, 1 for the others; without a direction (a grid
+    sweep), accuracies are maximised and everything else (losses, errors, sizes, times) minimised."""
     given = OmegaConf.select(config, "hydra.sweeper.direction", default=None)
-    if given is not None:
-        return str(given[0] if OmegaConf.is_list(given) else given)
-    return "maximize" if metric.rpartition("/")[2].startswith("acc") else "minimize"
+    listed = [str(d) for d in given] if OmegaConf.is_list(given) else [str(given)] if given is not None else []
+    signs = []
+    for i, metric in enumerate(objectives):
+        guess = "maximize" if metric.rpartition("/")[2].startswith("acc") else "minimize"
+        signs.append(-1 if (listed[i] if i < len(listed) else guess) == "maximize" else 1)
+    return signs
+
+
+def mark_front(groups: list[dict[str, Any]], objectives: list[str], signs: list[int]) -> None:
+    """Set `front` on the finished groups that no other finished group beats on every objective (the Pareto front)."""
+    done = [g for g in groups if g["status"] == "ok" and all(isinstance(g.get(m), int | float) for m in objectives)]
+    points = [[sign * g[m] for m, sign in zip(objectives, signs, strict=True)] for g in done]
+    for group, point in zip(done, points, strict=True):
+        dominated = any(all(q <= p for q, p in zip(other, point, strict=True)) and other != point for other in points)
+        group["front"] = "yes" if not dominated else ""
 
 
 def sort_key(row: dict[str, Any], metric: str, sign: int = 1) -> tuple[int, float]:
@@ -143,7 +159,8 @@ def sort_key(row: dict[str, Any], metric: str, sign: int = 1) -> tuple[int, floa
 
 
 def metric_names(rows: list[dict[str, Any]]) -> list[str]:
-    return sorted({k for r in rows for k in r if k.startswith(("val/", "test/")) and not k.endswith(" std")})
+    prefixes = ("val/", "test/", "model/", "time/")
+    return sorted({k for r in rows for k in r if k.startswith(prefixes) and not k.endswith(" std")})
 
 
 def job_columns(rows: list[dict[str, Any]], params: list[str]) -> list[str]:
@@ -152,7 +169,8 @@ def job_columns(rows: list[dict[str, Any]], params: list[str]) -> list[str]:
 
 def group_columns(groups: list[dict[str, Any]], params: list[str]) -> list[str]:
     stats = [c for name in metric_names(groups) for c in (name, f"{name} std")]
-    return [*(p for p in params if p != "seed"), "jobs", "finished", *stats]
+    front = ["front"] if any("front" in g for g in groups) else []
+    return [*(p for p in params if p != "seed"), "jobs", "finished", *front, *stats]
 
 
 def to_csv(rows: list[dict[str, Any]], cols: list[str]) -> str:
@@ -187,10 +205,18 @@ def to_markdown(
     if constants:
         out += ["Every job: `" + " ".join(f"{k}={v}" for k, v in constants.items()) + "`", ""]
     ranked = [g for g in groups if g["status"] == "ok"]
+    front = any("front" in g for g in ranked)
+    if front:
+        out += ["`front`: yes for the configurations no other one beats on every objective (the Pareto front).", ""]
     if ranked:
         config, names = [p for p in params if p != "seed"], metric_names(ranked)
-        lines = [[*(cell(g.get(p)) for p in config), jobs_cell(g), *(mean_std(g, n) for n in names)] for g in ranked]
-        out += table([*config, "jobs (finished)" if any(len(g["_jobs"]) > 1 for g in ranked) else "job", *names], lines)
+        jobs = "jobs (finished)" if any(len(g["_jobs"]) > 1 for g in ranked) else "job"
+        marks = [[g.get("front", "")] if front else [] for g in ranked]
+        lines = [
+            [*(cell(g.get(p)) for p in config), jobs_cell(g), *mark, *(mean_std(g, n) for n in names)]
+            for g, mark in zip(ranked, marks, strict=True)
+        ]
+        out += table([*config, jobs, *(["front"] if front else []), *names], lines)
     rest = [r for r in rows if r["status"] != "ok"]
     if rest:
         cols = ["status", metric, "epochs", "error"]

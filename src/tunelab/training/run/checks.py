@@ -43,10 +43,19 @@ def check_config(cfg: DictConfig) -> None:
         raise UserError(f"ckpt_path: no checkpoint file at {ckpt_path}")
 
 
+# What every run measures of itself once trained (train.py), beside what the task logs: a search may optimise these.
+RUN_METRICS = ("model/params", "time/epoch")
+
+
 def check_monitors(cfg: DictConfig, logged: Sequence[str]) -> None:
-    """Every key that watches a metric (sweeps, plateau LR, early stopping, best checkpoint) names one the task logs."""
-    watchers = {"optimized_metric": cfg.get("optimized_metric")}
-    watchers["callbacks.model_checkpoint.monitor"] = OmegaConf.select(cfg, "callbacks.model_checkpoint.monitor")
+    """Every key that watches a metric (sweeps, plateau LR, early stopping, best checkpoint) names one the task logs;
+    `optimized_metric` (one name, or a list for a search of several objectives) may also name a RUN_METRICS one."""
+    objectives = cfg.get("optimized_metric")
+    for metric in [objectives] if isinstance(objectives, str) else objectives or []:
+        if metric not in (*logged, *RUN_METRICS):
+            names = ", ".join((*logged, *RUN_METRICS))
+            raise UserError(f"optimized_metric must name metrics the run logs ({names}); got {metric!r}")
+    watchers = {"callbacks.model_checkpoint.monitor": OmegaConf.select(cfg, "callbacks.model_checkpoint.monitor")}
     watchers["early_stopping.monitor"] = OmegaConf.select(cfg, "early_stopping.monitor")
     if cfg.scheduler.get("name") == "plateau":
         watchers["scheduler.monitor"] = cfg.scheduler.get("monitor") or "(nothing)"
