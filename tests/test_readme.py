@@ -120,14 +120,14 @@ def run_command(command: str, cwd: Path) -> None:
     if args[:2] == ["python", "eval.py"]:
         result = run_train(args[2:], cwd=cwd, script="eval.py")
     elif args[:2] == ["python", "train.py"]:
-        extra = [] if "hydra.sweeper.n_trials=5" in command else ["hydra.sweeper.n_trials=2"]
+        extra = [] if "hydra.sweeper.n_trials=" in command else ["hydra.sweeper.n_trials=2"]
         if "submitit_slurm" in command:  # no SLURM here: the command must compose (first value of each sweep)
             single = [a.split(",")[0] for a in args[2:] if a != "-m"]
             result = run_train([*single, "--cfg", "hydra"], cwd=cwd)
             assert result.returncode == 0, result.stderr[-3000:]
             assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in result.stdout
             return
-        args += SHORT + (extra if "hparams_search" in command else [])
+        args += SHORT + (extra if "hparams_search" in command or "hydra/sweeper=" in command else [])
         args += ["tune.lr_find_steps=20", "tune.batch_size_trials=2"] if "tune." in command else []
         if "cifar10" in command:  # the generated archive is not the official one; a full ResNet is slow here
             args += ["data.md5=null"] + (["model.net.width=8"] if "resnet" in command else [])

@@ -75,7 +75,8 @@ def trial_pruning(cfg: DictConfig, objectives: list[str]) -> OptunaPruning | Non
     if os.environ.get(TRIAL_ENV[2]) is None or not cfg.get("pruner"):
         return None
     if len(objectives) > 1:
-        log.warning(f"pruner={cfg.pruner.get('_target_')}: Optuna prunes only searches of one objective; not pruned")
+        if "NopPruner" not in str(cfg.pruner.get("_target_")):
+            log.warning(f"pruner={cfg.pruner._target_}: Optuna prunes only searches of one objective; not pruned")
         return None
     import optuna
 
