@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from hydra_plugins.tunelab_optuna.config import SAMPLERS
 from hydra_plugins.tunelab_optuna.optuna_sweeper import OptunaSweeper
+from tunelab.errors import UserError
 
 # Settings that make each sampler use its own method within a few trials.
 SETTINGS = {
@@ -104,3 +105,21 @@ def test_two_workers_on_one_study_draw_different_points(sampler, tmp_path):
     search(tmp_path, sampler, seed=5, n_trials=6, meanwhile=lambda: search(tmp_path, sampler, seed=5, n_trials=6))
     study = points(tmp_path)
     assert len(study) == 12 and len(set(study)) == 12
+
+
+def test_a_key_both_fixed_and_drawn_by_custom_search_space_ends_the_search_without_a_running_trial(tmp_path):
+    node = OmegaConf.structured(SAMPLERS["random"](seed=0))
+    sweeper = OptunaSweeper(
+        sampler=node,
+        storage=str(tmp_path / "optuna.journal"),
+        study_name="s",
+        params={"clipping": "choice(norm)"},
+        custom_search_space="tunelab.training.search_spaces.clip_threshold",
+    )
+    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    sweeper.launcher = Sphere()
+    with pytest.raises(UserError, match=r"^clipping.max: fixed on the command line and searched by custom_search"):
+        sweeper.search(["clipping.max=1.0"])
+    backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.journal"))
+    (trial,) = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(backend)).trials
+    assert trial.state.name == "FAIL" and "clipping.max: fixed" in trial.user_attrs["error"]

@@ -106,19 +106,21 @@ class OptunaSweeper(Sweeper):
         failures: list[str] = []
         added = 0
         while added < n_trials:
-            trials = [self.ask(study, storage, space, extend, grid) for _ in range(min(self.n_jobs, n_trials - added))]
-            jobs = [
-                [*space.fixed, *(space.override(k, v) for k, v in t.params.items()), *self.job_settings(t)]
-                for t in trials
-            ]
+            trials: list[optuna.Trial] = []
             told: set[int] = set()
             try:
+                for _ in range(min(self.n_jobs, n_trials - added)):
+                    trials.append(self.ask(study, storage, space, extend, grid))
+                jobs = [
+                    [*space.fixed, *(space.override(k, v) for k, v in t.params.items()), *self.job_settings(t)]
+                    for t in trials
+                ]
                 returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
                 for trial, ret in zip(trials, returns, strict=True):
                     error = tell(study, trial, ret, len(directions))
                     told.add(trial.number)
                     failures += [f"trial {trial.number}: {error}"] if error else []
-            finally:  # the launcher or a tell raised: no asked trial stays RUNNING
+            finally:  # an ask, the launcher or a tell raised: no asked trial stays RUNNING
                 for trial in trials:
                     if trial.number not in told:
                         fail(study, trial, "the sweep stopped before this trial's result was told")
@@ -159,13 +161,16 @@ class OptunaSweeper(Sweeper):
             trial = optuna.Trial(study, trial_id)
         else:
             trial = study.ask()
-        search_space.suggest(trial, space)
-        if extend is not None:
-            extend(self.config, trial)
-        fixed = {o.partition("=")[0].lstrip("+~") for o in space.fixed}
-        if overlap := sorted(fixed & {k.lstrip("+~") for k in trial.params}):
-            fail(study, trial, "fixed and searched keys overlap")
-            raise UserError(f"{', '.join(overlap)}: fixed on the command line and searched by custom_search_space")
+        try:
+            search_space.suggest(trial, space)
+            if extend is not None:
+                extend(self.config, trial)
+            fixed = {o.partition("=")[0].lstrip("+~") for o in space.fixed}
+            if overlap := sorted(fixed & {k.lstrip("+~") for k in trial.params}):
+                raise UserError(f"{', '.join(overlap)}: fixed on the command line and searched by custom_search_space")
+        except BaseException as err:  # a bad space or custom_search_space: the trial ends, not left RUNNING
+            fail(study, trial, f"{type(err).__name__}: {err}")
+            raise
         return trial
 
     def job_settings(self, trial: optuna.Trial) -> list[str]:
