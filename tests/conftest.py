@@ -46,6 +46,11 @@ def compose_cfg(overrides: list[str], tmp_path: Path) -> DictConfig:
     return compose_train(CONF, overrides, root_dir=tmp_path, output_dir=tmp_path / "run", data_dir=DATA)
 
 
+def reproducible(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics a run must repeat exactly: all but the wall-clock ones (time/epoch)."""
+    return {k: v for k, v in metrics.items() if not k.startswith("time/")}
+
+
 def run_train(args: list[str], cwd: Path, script: str = "train.py", timeout: int = 300) -> subprocess.CompletedProcess:
     """`python train.py ARGS` in a subprocess, started from `cwd`, as a user starts it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
