@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import signal
@@ -262,3 +263,50 @@ def test_resume_composes_the_saved_overrides_under_the_new_ones(tmp_path):
     cfg = compose_cfg([f"resume={run_dir}", "seed=5", "trainer.max_epochs=3"], tmp_path)
     assert cfg.data.batch_size == 64 and "Synthetic" in cfg.data._target_
     assert cfg.seed == 5 and cfg.trainer.max_epochs == 3 and cfg.resume == str(run_dir)
+
+
+def test_a_killed_grid_sweep_started_again_runs_only_what_is_not_done(tmp_path):
+    """Job 0 finished and job 1 cut off by SIGKILL: the same command again skips job 0 and continues job 1."""
+    sweep_dir = tmp_path / "sweep"
+    args = [str(ROOT / "train.py"), "-m", *SLOW, "seed=0,1", f"hydra.sweep.dir={sweep_dir}"]
+    proc = subprocess.Popen([sys.executable, *args], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(sweep_dir.glob("1_*/checkpoints/last.ckpt")) and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into job 1's next epoch
+    assert proc.poll() is None, "the sweep finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (done,), (cut,) = sweep_dir.glob("0_*"), sweep_dir.glob("1_*")
+    first = (done / "metrics.json").read_text()
+    assert not (cut / "metrics.json").exists()
+
+    again = subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == [done.name, cut.name]  # no new dirs
+    assert (done / "metrics.json").read_text() == first  # not run again
+    assert "not run again" in again.stdout and "continuing from its last.ckpt" in again.stdout
+    resumed = read_metrics(cut)
+    assert resumed["epochs"] == 4
+    alone = run_train([*SLOW, "seed=1", f"paths.log_dir={tmp_path / 'alone'}"], cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    expected = read_metrics(run_dirs(tmp_path / "alone")[0])
+    assert resumed["global_step"] == expected["global_step"]
+    for key, value in reproducible(expected["metrics"]).items():  # the cut-off job ends as an uninterrupted run
+        assert resumed["metrics"][key] == pytest.approx(value, rel=1e-6, abs=1e-7), key
+    with open(sweep_dir / "sweep_summary.csv") as f:
+        assert [row["job"] for row in csv.DictReader(f)] in ([done.name, cut.name], [cut.name, done.name])
+
+
+def test_a_failed_job_of_a_sweep_runs_again_only_when_asked(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", "optimizer.lr=0.01,-1", *SLOW, "trainer.max_epochs=1", "data.length=300"]
+    first = run_train([*args, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (failed,) = sweep_dir.glob("1_*")
+    stamp = (failed / "metrics.json").stat().st_mtime_ns
+    again = run_train([*args, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    assert "retry_failed=true runs it again" in again.stdout
+    assert (failed / "metrics.json").stat().st_mtime_ns == stamp
+    retried = run_train([*args, f"hydra.sweep.dir={sweep_dir}", "retry_failed=true"], cwd=tmp_path)
+    assert retried.returncode == 0 and (failed / "metrics.json").stat().st_mtime_ns != stamp

@@ -26,6 +26,7 @@ from tunelab.training.run.checks import check_checkpoint, check_config, check_mo
 from tunelab.training.run.hparams import log_hparams, run_hparams, varied_keys
 from tunelab.training.run.resume import record_resumed_config
 from tunelab.training.run.run_files import finite_floats, write_json_atomic
+from tunelab.training.run.sweep_resume import continue_cut_job, earlier_result
 from tunelab.training.run.tuning import tune
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,10 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     """
     torch.set_float32_matmul_precision("high")
     quiet_write_failures()
+    if (earlier := earlier_result(cfg)) is not None:  # a restarted sweep: this job is done (sweep_resume.py)
+        given = earlier.get("optimized_metric") or []
+        return objective_values(earlier.get("metrics", {}), [given] if isinstance(given, str) else given)
+    continue_cut_job(cfg)
     job = None
     try:
         job = prepare(cfg)
@@ -201,6 +206,11 @@ def main(cfg: DictConfig) -> float | list[float] | None:
         log.info(f"View it with: tensorboard --logdir {cfg.paths.output_dir}")
     if any("MLFlowLogger" in t for t in targets):
         log.info(f"View it with: mlflow ui --backend-store-uri {cfg.logger.mlflow.tracking_uri}")
-    values = [metrics.get(name) for name in job.objectives]
+    return objective_values(metrics, job.objectives)
+
+
+def objective_values(metrics: Mapping[str, float], objectives: list[str]) -> float | list[float]:
+    """The values a sweeper is told: one float, or a list in the order of `objectives`; NaN for a missing one."""
+    values = [metrics.get(name) for name in objectives] or [None]
     values = [float("nan") if v is None or not math.isfinite(v) else v for v in values]
     return values[0] if len(values) == 1 else values

@@ -1,8 +1,9 @@
-"""Config resolvers: `${run_id:}` for directory names, `${or:a,b}` for a value with a fallback, `${when:c,v}`
-for a value that only applies when another key is set."""
+"""Config resolvers: `${run_id:}` and `${digest:text}` for directory names, `${or:a,b}` for a value with a
+fallback, `${when:c,v}` for a value that only applies when another key is set."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -33,7 +34,13 @@ def when(condition: object, value: object) -> object:
     return None if condition in (None, "") else value
 
 
+def digest(text: object) -> str:
+    """8 hex digits naming `text` (a job's overrides) in a directory name."""
+    return hashlib.sha256(str(text).encode()).hexdigest()[:8]
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("run_id", run_id, replace=True)
     OmegaConf.register_new_resolver("or", first_set, replace=True)
     OmegaConf.register_new_resolver("when", when, replace=True)
+    OmegaConf.register_new_resolver("digest", digest, replace=True)
