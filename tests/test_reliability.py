@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 
 import lightning as L
+import optuna
 import pytest
 import torch
 from conftest import QUIET, ROOT, compose_cfg, read_metrics, reproducible, run_dirs, run_train
 from hydra.utils import instantiate
 
 from tunelab.training.callbacks.checkpoint_io import AtomicCheckpointIO
+from tunelab.training.optuna_storage import open_storage
 
 # ~250 steps per epoch on this CPU: long enough to kill a run in the middle of an epoch
 SLOW = [
@@ -283,7 +285,7 @@ def test_a_killed_grid_sweep_started_again_runs_only_what_is_not_done(tmp_path):
 
     again = subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == [done.name, cut.name]  # no new dirs
+    assert sorted(p.parent.name for p in sweep_dir.glob("*/.hydra")) == [done.name, cut.name]  # no new dirs
     assert (done / "metrics.json").read_text() == first  # not run again
     assert "not run again" in again.stdout and "continuing from its last.ckpt" in again.stdout
     resumed = read_metrics(cut)
@@ -310,3 +312,29 @@ def test_a_failed_job_of_a_sweep_runs_again_only_when_asked(tmp_path):
     assert (failed / "metrics.json").stat().st_mtime_ns == stamp
     retried = run_train([*args, f"hydra.sweep.dir={sweep_dir}", "retry_failed=true"], cwd=tmp_path)
     assert retried.returncode == 0 and (failed / "metrics.json").stat().st_mtime_ns != stamp
+
+
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_a_killed_search_workers_trial_is_failed_and_retried_from_its_checkpoint(storage, tmp_path):
+    """Worker a is killed mid-trial; worker b, started after the grace period, fails that trial and runs it
+    again in its dir, from its last.ckpt, with the same parameters and the dead trial's reported values."""
+    sweep_dir = tmp_path / "sweep"
+    url = f"sqlite:///{tmp_path / 'study.db'}" if storage == "sqlite" else str(sweep_dir / "optuna.journal")
+    search = ["-m", "hydra/sweeper=tunelab", "hydra/sweeper/sampler=random", "pruner=median", *SLOW]
+    search += ["optimizer.lr=tag(log, interval(1e-4, 1e-2))", f"hydra.sweep.dir={sweep_dir}"]
+    search += [f"hydra.sweeper.storage={url}", "hydra.sweeper.heartbeat_interval=0.5", "hydra.sweeper.grace_period=2"]
+    trial_dir = kill_mid_run([*search, "hydra.sweeper.n_trials=1"], tmp_path, sweep_dir)
+    time.sleep(2.5)  # the grace period runs out
+    worker_b = run_train([*search, "hydra.sweeper.n_trials=2"], cwd=tmp_path)
+    assert worker_b.returncode == 0, worker_b.stderr[-3000:]
+
+    trials = optuna.load_study(study_name="search", storage=open_storage(url)).trials
+    assert [t.state.name for t in trials].count("RUNNING") == 0
+    dead, retry = trials[0], next(t for t in trials if t.user_attrs.get("retry_of") == 0)
+    assert dead.state.name == "FAIL" and "its worker stopped: no heartbeat" in dead.user_attrs["error"]
+    assert retry.state.name == "COMPLETE" and retry.params == dead.params
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 2  # worker b's n_trials, the retry among them
+    assert sorted(retry.intermediate_values) == [0, 1, 2, 3]  # one history: the dead trial's steps, then its own
+    assert trial_dir.name.startswith("0_") and len(list(sweep_dir.glob("*/metrics.json"))) == 2
+    assert "continuing from its last.ckpt" in (trial_dir / "train.log").read_text()
+    assert read_metrics(trial_dir)["epochs"] == 4

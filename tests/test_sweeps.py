@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import socket
 from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from cifar_fixture import write_archive
 from conftest import SYNTHETIC, compose_cfg, run_train
 from omegaconf import OmegaConf
+
+from tunelab.training.hydra_hooks import resolvers
+from tunelab.training.run.hparams import run_hparams
 
 SHORT = ["debug=limit", "logger=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 FAST = [*SYNTHETIC, *SHORT]
@@ -317,3 +323,34 @@ def test_a_search_of_two_objectives_returns_both_and_marks_the_pareto_front(tmp_
     front = {tuple(float(g[m]) for m in ("val/acc", "model/params")) for g in groups if g["front"] == "yes"}
     assert front == {tuple(s["values"]) for s in solutions}
     assert "| front |" in (root / "sweep_summary.md").read_text()
+
+
+@pytest.mark.parametrize("threads", [None, 1])
+def test_jobs_of_a_sweep_on_one_machine_share_its_cores_unless_threads_is_set(threads, tmp_path):
+    """Another live job of the sweep on this host (this test's process, registered as ThreadShare would):
+    the job takes half the cores; a `threads` the user set wins."""
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / ".threads").mkdir(parents=True)
+    (sweep_dir / ".threads" / f"{socket.gethostname()}_{os.getpid()}").touch()
+    (sweep_dir / ".threads" / f"{socket.gethostname()}_999999999").touch()  # a job that died: not counted
+    chosen = [] if threads is None else [f"threads={threads}"]
+    result = run_train(["-m", "seed=1", *FAST, *chosen, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (job,) = sweep_dir.glob("0_*")
+    cores = len(os.sched_getaffinity(0))
+    assert json.loads((job / "metrics.json").read_text())["threads"] == (threads or max(1, cores // 2))
+    if threads is None:  # the dead job's file is cleared, the job's own removed at its end
+        assert [p.name for p in (sweep_dir / ".threads").iterdir()] == [f"{socket.gethostname()}_{os.getpid()}"]
+
+
+def test_a_job_alone_keeps_every_core(tmp_path):
+    result = run_train([*FAST, f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    assert json.loads((run / "metrics.json").read_text())["threads"] == torch.get_num_threads()
+
+
+def test_a_thread_count_the_user_sets_is_a_hyperparameter(tmp_path):
+    resolvers.register()  # ${when:...} and the others, as train.py registers them
+    assert run_hparams(compose_cfg(["threads=1"], tmp_path), set())["threads"] == 1
+    assert "threads" not in run_hparams(compose_cfg([], tmp_path), set())

@@ -21,12 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError, quiet_write_failures, report, user_message
 from tunelab.training.callbacks.pruning import trial_pruning
+from tunelab.training.callbacks.thread_share import ThreadShare
 from tunelab.training.hydra_hooks import resolvers
 from tunelab.training.run.checks import check_checkpoint, check_config, check_monitors
 from tunelab.training.run.hparams import log_hparams, run_hparams, varied_keys
 from tunelab.training.run.resume import record_resumed_config
 from tunelab.training.run.run_files import finite_floats, write_json_atomic
-from tunelab.training.run.sweep_resume import continue_cut_job, earlier_result
+from tunelab.training.run.sweep_resume import continue_cut_job, earlier_result, in_multirun
 from tunelab.training.run.tuning import tune
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def prepare(cfg: DictConfig) -> Job:
     objectives = [given] if isinstance(given, str) else list(given or []) or [model.optimized_metric]
     loggers = instantiate_each(cfg.get("logger"))
     pruning = trial_pruning(cfg, objectives)  # a job of a pruned Optuna search reports to its trial
-    callbacks = build_callbacks(cfg, loggers) + ([pruning] if pruning else [])
+    callbacks = build_callbacks(cfg, loggers) + ([pruning] if pruning else []) + thread_setting(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     # resume=<run dir> runs in that dir (conf/hydra/default.yaml) and continues from its last.ckpt
@@ -106,6 +107,7 @@ def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
         "best_checkpoint": best or None,
         "seconds": round(time.perf_counter() - job.started, 2),
         "tuned": job.tuned,
+        "threads": torch.get_num_threads(),  # torch's threads at the end (ThreadShare may change them per epoch)
     }
     if trainer.is_global_zero:
         for logger in job.loggers:  # beside the task's curves, so that TensorBoard's HPARAMS tab shows them
@@ -157,6 +159,17 @@ def build_callbacks(cfg: DictConfig, loggers: list[Logger]) -> list[Callback]:
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback then
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     return callbacks
+
+
+def thread_setting(cfg: DictConfig) -> list[Callback]:
+    """Torch's threads: `threads` when set; in a sweep, this job's share of the machine's cores among the
+    sweep's jobs running on it (ThreadShare); alone, all of them (torch's default)."""
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+        return []
+    if in_multirun():
+        return [ThreadShare(Path(HydraConfig.get().sweep.dir) / ".threads")]
+    return []
 
 
 def instantiate_each(group: Mapping | None) -> list[Callback | Logger]:

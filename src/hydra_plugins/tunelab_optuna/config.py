@@ -108,6 +108,9 @@ class OptunaSweeperConf:
     max_failure_rate: float = 0.0  # the search stops once more than this share of its trials failed
     params: dict[str, Any] | None = None  # key: search space (choice, range, interval, tag(log, ...)) or value
     custom_search_space: str | None = None  # dotted path to a function (cfg, trial) adding parameters
+    # tunelab's own (leases.py): a trial whose worker died is failed and run again by a live worker
+    heartbeat_interval: float = 60.0  # seconds between the beats a worker writes for its running trials
+    grace_period: float = 120.0  # seconds without a beat after which a running trial counts as dead
 
 
 SAMPLERS = {

@@ -32,6 +32,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.tunelab_optuna import search_space
+from hydra_plugins.tunelab_optuna.leases import JOB_DIR, Heartbeat, recover_dead_trials, take_over
 from hydra_plugins.tunelab_optuna.samplers import check_sampler, is_grid, make_sampler
 from tunelab.errors import UserError, report
 from tunelab.training.hydra_hooks.resolvers import run_id
@@ -58,6 +59,8 @@ class OptunaSweeper(Sweeper):
         max_failure_rate: float = 0.0,
         params: DictConfig | dict | None = None,
         custom_search_space: str | None = None,
+        heartbeat_interval: float = 60.0,
+        grace_period: float = 120.0,
         **ignored: Any,  # keys of the basic sweeper's config that Hydra also passes (max_batch_size)
     ) -> None:
         self.sampler, self.direction = sampler, direction
@@ -66,6 +69,8 @@ class OptunaSweeper(Sweeper):
         self.max_failure_rate = float(max_failure_rate)
         self.params = {str(k): str(v) for k, v in (params or {}).items()}
         self.custom_search_space = custom_search_space
+        self.heartbeat_interval, self.grace_period = float(heartbeat_interval), float(grace_period)
+        self.job_dirs: dict[int, str] = {}  # trial number: its job dir below the sweep dir
         self.stream: int | None = None  # the number of this process's first trial (samplers.py)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -105,33 +110,50 @@ class OptunaSweeper(Sweeper):
         n_trials = self.n_trials if grid is None else min(self.n_trials, grid_left(study, grid))
         failures: list[str] = []
         added = 0
-        while added < n_trials:
-            trials: list[optuna.Trial] = []
-            told: set[int] = set()
-            try:
-                for _ in range(min(self.n_jobs, n_trials - added)):
-                    trials.append(self.ask(study, storage, space, extend, grid))
-                jobs = [
-                    [*space.fixed, *(space.override(k, v) for k, v in t.params.items()), *self.job_settings(t)]
-                    for t in trials
-                ]
-                returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
-                for trial, ret in zip(trials, returns, strict=True):
-                    error = tell(study, trial, ret, len(directions))
-                    told.add(trial.number)
-                    failures += [f"trial {trial.number}: {error}"] if error else []
-            finally:  # an ask, the launcher or a tell raised: no asked trial stays RUNNING
-                for trial in trials:
-                    if trial.number not in told:
-                        fail(study, trial, "the sweep stopped before this trial's result was told")
-            added += len(trials)
-            if len(failures) > self.max_failure_rate * added:
-                write_results(study, sweep_dir)
-                raise UserError(
-                    f"the search stopped: {len(failures)} of {added} trials failed, more than "
-                    f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; {failures[-1]}"
-                )
+        with Heartbeat(storage, self.heartbeat_interval) as self.heartbeat:
+            while added < n_trials:
+                recover_dead_trials(study, self.grace_period)
+                failures += self.run_batch(study, storage, space, extend, grid, min(self.n_jobs, n_trials - added))
+                added += min(self.n_jobs, n_trials - added)
+                if len(failures) > self.max_failure_rate * added:
+                    write_results(study, sweep_dir)
+                    raise UserError(
+                        f"the search stopped: {len(failures)} of {added} trials failed, more than "
+                        f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; {failures[-1]}"
+                    )
         write_results(study, sweep_dir)
+
+    def run_batch(
+        self,
+        study: optuna.Study,
+        storage: optuna.storages.BaseStorage,
+        space: search_space.SearchSpace,
+        extend: Callable[[DictConfig, optuna.Trial], None] | None,
+        grid: dict[str, list[Any]] | None,
+        size: int,
+    ) -> list[str]:
+        """Ask `size` trials, launch their jobs together, tell each result; return the failed trials' errors."""
+        failures: list[str] = []
+        trials: list[optuna.Trial] = []
+        told: set[int] = set()
+        try:
+            for _ in range(size):
+                trials.append(self.ask(study, storage, space, extend, grid))
+            jobs = [
+                [*space.fixed, *(space.override(k, v) for k, v in t.params.items()), *self.job_settings(t)]
+                for t in trials
+            ]
+            returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
+            for trial, ret in zip(trials, returns, strict=True):
+                error = tell(study, trial, ret, len(study.directions))
+                told.add(trial.number)
+                failures += [f"trial {trial.number}: {error}"] if error else []
+        finally:  # an ask, the launcher or a tell raised: no asked trial stays RUNNING
+            for trial in trials:
+                self.heartbeat.remove(trial._trial_id)
+                if trial.number not in told:
+                    fail(study, trial, "the sweep stopped before this trial's result was told")
+        return failures
 
     def custom_space(self) -> Callable[[DictConfig, optuna.Trial], None] | None:
         if not self.custom_search_space:
@@ -160,7 +182,11 @@ class OptunaSweeper(Sweeper):
             study.sampler = make_sampler(self.sampler, self.stream, grid)
             trial = optuna.Trial(study, trial_id)
         else:
-            trial = study.ask()
+            trial = study.ask()  # a trial queued again (leases.py) comes first
+        self.heartbeat.add(trial._trial_id)
+        subdir = take_over(study, trial) or f"{trial.number}_{run_id()}"
+        storage.set_trial_system_attr(trial._trial_id, JOB_DIR, subdir)
+        self.job_dirs[trial.number] = subdir
         try:
             search_space.suggest(trial, space)
             if extend is not None:
@@ -174,9 +200,9 @@ class OptunaSweeper(Sweeper):
         return trial
 
     def job_settings(self, trial: optuna.Trial) -> list[str]:
-        """The job's dir named by its trial number (the launcher's job numbers are per process), and its
-        way to the trial (pruning) when the study is in a storage that the job can open."""
-        settings = [f"hydra.sweep.subdir={trial.number}_{run_id()}"]
+        """The job's dir (named by its trial number, not the launcher's per-process job number; a retry's is
+        the dead trial's), and its way to the trial (pruning) when the study is in a storage the job can open."""
+        settings = [f"hydra.sweep.subdir={self.job_dirs[trial.number]}"]
         if self.storage is not None:
             values = (self.storage, trial.study.study_name, trial.number)
             settings += [f"++hydra.job.env_set.{name}={value}" for name, value in zip(TRIAL_ENV, values, strict=True)]

@@ -45,9 +45,9 @@ class OptunaPruning(Callback):
     rank stops together.
     """
 
-    def __init__(self, trial: optuna.Trial, monitor: str) -> None:
+    def __init__(self, trial: optuna.Trial, monitor: str, first_step: int = 0) -> None:
         self.trial, self.monitor = trial, monitor
-        self.step = 0
+        self.step = first_step  # a retried trial starts with its dead predecessor's values (the sweeper's leases.py)
         self.pruned_value: float | None = None  # the last reported value, once pruned
 
     @property
@@ -85,4 +85,5 @@ def trial_pruning(cfg: DictConfig, objectives: list[str]) -> OptunaPruning | Non
     study_id = storage.get_study_id_from_name(study_name)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(number))
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(cfg.pruner))
-    return OptunaPruning(optuna.Trial(study, trial_id), monitor=objectives[0])
+    reported = storage.get_trial(trial_id).intermediate_values
+    return OptunaPruning(optuna.Trial(study, trial_id), monitor=objectives[0], first_step=len(reported))

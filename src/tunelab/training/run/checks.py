@@ -17,6 +17,9 @@ CLIP_ALGORITHMS = (None, "norm", "value")
 
 def check_config(cfg: DictConfig) -> None:
     """Raise UserError for values that would fail later, deep inside Lightning or torch."""
+    threads = cfg.get("threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise UserError(f"threads must be a positive integer or null; got {threads!r}")
     lr = cfg.optimizer.get("lr")
     if not isinstance(lr, int | float) or lr <= 0:
         raise UserError(f"optimizer.lr must be a positive number; got {lr!r}")

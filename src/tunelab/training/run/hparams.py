@@ -43,6 +43,8 @@ def run_hparams(cfg: DictConfig, varied: set[str]) -> dict[str, Scalar]:
         flatten(section, resolved.get(section) or {}, params)
     params |= {f"trainer/{k}": primitive(resolved["trainer"][k]) for k in TRAINER_KEYS if k in resolved["trainer"]}
     params |= {"seed": resolved["seed"], "recipe": primitive(resolved.get("recipe"))}
+    if resolved.get("threads"):  # set by the user: it changes the speed, so it is shown (null: the machine's share)
+        params["threads"] = resolved["threads"]
     return {k: params[k] for k in sorted(params, key=lambda k: k not in varied)}
 
 

@@ -1,0 +1,99 @@
+"""Trials of dead workers: every sweeper process beats for its running trials; any worker of the study
+fails a trial whose beats stopped and queues it again.
+
+A worker that is killed (SIGKILL, a preempted or timed-out SLURM job) leaves its trial RUNNING forever:
+Optuna 5's JournalStorage has no heartbeat, and RDBStorage's is driven by `Study.optimize`, which an
+ask/tell sweeper does not run. So one mechanism serves both: a thread of each sweeper process writes
+the time into the system attributes of its running trials every `heartbeat_interval` seconds; before
+asking, every worker looks for RUNNING trials whose last beat is older than `grace_period`, tells them
+FAIL with the reason, and enqueues a retry with the same parameters, which the next ask of any worker
+takes. The retry runs in the dead trial's job dir (its job continues from that dir's last.ckpt, see
+tunelab.training.run.sweep_resume) and starts with the dead trial's intermediate values, so a pruner
+sees one history.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import optuna
+from optuna.trial import TrialState
+
+log = logging.getLogger(__name__)
+
+BEAT = "tunelab:heartbeat"  # system attribute: unix time of the trial's last beat
+JOB_DIR = "tunelab:job_dir"  # system attribute: the trial's job dir, below the sweep dir
+RETRY_OF = "retry_of"  # user attribute of a retry: the number of the trial it repeats
+
+
+class Heartbeat:
+    """A thread that beats for the trials added to it, until they are removed or the heartbeat stops."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, interval: float) -> None:
+        self.storage, self.interval = storage, interval
+        self.trial_ids: set[int] = set()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="optuna-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def add(self, trial_id: int) -> None:
+        beat(self.storage, trial_id)
+        with self.lock:
+            self.trial_ids.add(trial_id)
+
+    def remove(self, trial_id: int) -> None:
+        with self.lock:
+            self.trial_ids.discard(trial_id)
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            with self.lock:
+                trial_ids = list(self.trial_ids)
+            for trial_id in trial_ids:
+                try:
+                    beat(self.storage, trial_id)
+                except Exception as err:  # told meanwhile, or the storage hiccuped: the next beat tries again
+                    log.debug(f"heartbeat of trial id {trial_id} skipped: {err}")
+
+
+def beat(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
+    storage.set_trial_system_attr(trial_id, BEAT, time.time())
+
+
+def recover_dead_trials(study: optuna.Study, grace_period: float) -> None:
+    """Fail the study's RUNNING trials whose beats stopped `grace_period` seconds ago; queue each again."""
+    storage, now = study._storage, time.time()  # Optuna's own callbacks reach the storage the same way
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        last = trial.system_attrs.get(BEAT) or trial.datetime_start.timestamp()
+        if now - last <= grace_period:
+            continue
+        reason = f"its worker stopped: no heartbeat for {now - last:.0f} s (grace_period {grace_period:g} s)"
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "error", reason)
+            if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                continue
+        except RuntimeError:  # another worker told it first (UpdateFinishedTrialError is a RuntimeError)
+            continue
+        log.warning(f"trial {trial.number} failed: {reason}; queued again with the same parameters")
+        study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
+
+
+def take_over(study: optuna.Study, trial: optuna.Trial) -> str | None:
+    """For a retry: copy the dead trial's intermediate values into it; return the dead trial's job dir."""
+    number = trial.user_attrs.get(RETRY_OF)
+    if number is None:
+        return None
+    dead = study.get_trials(deepcopy=False)[number]
+    for step, value in dead.intermediate_values.items():
+        study._storage.set_trial_intermediate_value(trial._trial_id, step, value)
+    return dead.system_attrs.get(JOB_DIR)
