@@ -92,8 +92,9 @@ class OptunaSweeper(Sweeper):
         if not 0.0 <= self.max_failure_rate <= 1.0:
             raise UserError(f"hydra.sweeper.max_failure_rate must be between 0 and 1; got {self.max_failure_rate}")
         check_sampler(self.sampler)
-        space = search_space.build(self.params, arguments)
-        extend = self.custom_space()
+        # What every ask of this search uses: the space, the custom extension, the grid and the opened storage.
+        self.space = search_space.build(self.params, arguments)
+        self.extend = self.custom_space()
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -102,19 +103,20 @@ class OptunaSweeper(Sweeper):
 
         # No pruner in this study: each job prunes itself through its own (tunelab.training.callbacks.pruning);
         # one here would never be initialised, and TPE would read its brackets all the same.
-        storage = optuna.storages.get_storage(open_storage(self.storage) if self.storage else None)
-        study = optuna.create_study(study_name=self.study_name, storage=storage, directions=directions,
+        self.study_storage = optuna.storages.get_storage(open_storage(self.storage) if self.storage else None)
+        study = optuna.create_study(study_name=self.study_name, storage=self.study_storage, directions=directions,
                                     load_if_exists=True)  # fmt: skip
         log.info(f"Optuna study '{study.study_name}' in {self.storage or 'memory'}: {len(study.trials)} trials so far")
-        grid = space.grid() if is_grid(self.sampler) else None
-        n_trials = self.n_trials if grid is None else min(self.n_trials, grid_left(study, grid))
+        self.grid = self.space.grid() if is_grid(self.sampler) else None
+        n_trials = self.n_trials if self.grid is None else min(self.n_trials, grid_left(study, self.grid))
         failures: list[str] = []
         added = 0
-        with Heartbeat(storage, self.heartbeat_interval) as self.heartbeat:
+        with Heartbeat(self.study_storage, self.heartbeat_interval) as self.heartbeat:
             while added < n_trials:
                 recover_dead_trials(study, self.grace_period)
-                failures += self.run_batch(study, storage, space, extend, grid, min(self.n_jobs, n_trials - added))
-                added += min(self.n_jobs, n_trials - added)
+                size = min(self.n_jobs, n_trials - added)
+                failures += self.run_batch(study, size)
+                added += size
                 if len(failures) > self.max_failure_rate * added:
                     write_results(study, sweep_dir)
                     raise UserError(
@@ -123,24 +125,16 @@ class OptunaSweeper(Sweeper):
                     )
         write_results(study, sweep_dir)
 
-    def run_batch(
-        self,
-        study: optuna.Study,
-        storage: optuna.storages.BaseStorage,
-        space: search_space.SearchSpace,
-        extend: Callable[[DictConfig, optuna.Trial], None] | None,
-        grid: dict[str, list[Any]] | None,
-        size: int,
-    ) -> list[str]:
+    def run_batch(self, study: optuna.Study, size: int) -> list[str]:
         """Ask `size` trials, launch their jobs together, tell each result; return the failed trials' errors."""
         failures: list[str] = []
         trials: list[optuna.Trial] = []
         told: set[int] = set()
         try:
             for _ in range(size):
-                trials.append(self.ask(study, storage, space, extend, grid))
+                trials.append(self.ask(study))
             jobs = [
-                [*space.fixed, *(space.override(k, v) for k, v in t.params.items()), *self.job_settings(t)]
+                [*self.space.fixed, *(self.space.override(k, v) for k, v in t.params.items()), *self.job_settings(t)]
                 for t in trials
             ]
             returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
@@ -165,33 +159,27 @@ class OptunaSweeper(Sweeper):
             where = f"hydra.sweeper.custom_search_space: {self.custom_search_space}"
             raise UserError(f"{where} is no function this app can import ({message})") from err
 
-    def ask(
-        self,
-        study: optuna.Study,
-        storage: optuna.storages.BaseStorage,
-        space: search_space.SearchSpace,
-        extend: Callable[[DictConfig, optuna.Trial], None] | None,
-        grid: dict[str, list[Any]] | None,
-    ) -> optuna.Trial:
+    def ask(self, study: optuna.Study) -> optuna.Trial:
         """A new trial with its parameters drawn: from `space`, then from `custom_search_space`."""
         if self.stream is None:
             # This process's first trial: its number, unique in the study, seeds the sampler (samplers.py),
             # which must exist before the trial object does (building one runs the sampler's before_trial).
+            storage = self.study_storage
             trial_id = storage.create_new_trial(storage.get_study_id_from_name(study.study_name))
             self.stream = storage.get_trial_number_from_id(trial_id)
-            study.sampler = make_sampler(self.sampler, self.stream, grid)
+            study.sampler = make_sampler(self.sampler, self.stream, self.grid)
             trial = optuna.Trial(study, trial_id)
         else:
             trial = study.ask()  # a trial queued again (leases.py) comes first
         self.heartbeat.add(trial._trial_id)
         subdir = take_over(study, trial) or f"{trial.number}_{run_id()}"
-        storage.set_trial_system_attr(trial._trial_id, JOB_DIR, subdir)
+        self.study_storage.set_trial_system_attr(trial._trial_id, JOB_DIR, subdir)
         self.job_dirs[trial.number] = subdir
         try:
-            search_space.suggest(trial, space)
-            if extend is not None:
-                extend(self.config, trial)
-            fixed = {o.partition("=")[0].lstrip("+~") for o in space.fixed}
+            search_space.suggest(trial, self.space)
+            if self.extend is not None:
+                self.extend(self.config, trial)
+            fixed = {o.partition("=")[0].lstrip("+~") for o in self.space.fixed}
             if overlap := sorted(fixed & {k.lstrip("+~") for k in trial.params}):
                 raise UserError(f"{', '.join(overlap)}: fixed on the command line and searched by custom_search_space")
         except BaseException as err:  # a bad space or custom_search_space: the trial ends, not left RUNNING
