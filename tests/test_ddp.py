@@ -67,7 +67,7 @@ def test_multirun_with_ddp_makes_one_dir_per_job(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (root,) = (log_dir / "train" / "multiruns").iterdir()
-    jobs = sorted(p for p in root.iterdir() if p.is_dir())
+    jobs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))  # .threads: ThreadShare
     assert len(jobs) == 2 and all((j / ".hydra").is_dir() and (j / "metrics.json").is_file() for j in jobs)
     assert not list(log_dir.glob("train/runs"))  # no stray run dirs from the rank-1 processes
     with open(root / "sweep_summary.csv") as f:
