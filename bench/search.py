@@ -60,7 +60,12 @@ class Search:
 
 def run_search(search: str, pruner: str, trials: int, data_dir: Path, sweep_dir: Path, extra: list[str]) -> Search:
     command = [sys.executable, str(ROOT / "train.py"), "-m", f"hparams_search={search}", f"pruner={pruner}"]
-    command += [f"hydra.sweeper.n_trials={trials}", f"hydra.sweep.dir={sweep_dir}", f"paths.data_dir={data_dir}"]
+    command += [
+        f"hydra.sweeper.n_trials={trials}",
+        f"hydra.sweep.dir={sweep_dir}",
+        "hydra.sweeper.confirm.top_k=0",
+        f"paths.data_dir={data_dir}",
+    ]
     command += [*QUIET, *extra]
     started = time.time()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)

@@ -34,7 +34,12 @@ FIXED_COST = ["model.net.hidden_sizes=[128]", "model.net.seg_len=24", "data.batc
 def run_mode(workers: int, trials: int, threads: int | None, sweep_dir: Path, common: list[str]) -> tuple[float, int]:
     """Wall seconds and finished trials of `workers` processes sharing one study, `trials` in all."""
     command = [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=etth1_s96_optuna", "pruner=none"]
-    command += [f"hydra.sweeper.n_trials={trials // workers}", f"hydra.sweep.dir={sweep_dir}", *common]
+    command += [
+        f"hydra.sweeper.n_trials={trials // workers}",
+        f"hydra.sweep.dir={sweep_dir}",
+        "hydra.sweeper.confirm.top_k=0",
+        *common,
+    ]
     command += [] if threads is None else [f"threads={threads}"]
     started = time.time()
     procs = [

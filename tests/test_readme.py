@@ -128,6 +128,7 @@ def run_command(command: str, cwd: Path) -> None:
             assert result.returncode == 0, result.stderr[-3000:]
             assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in result.stdout
             return
+        extra += ["hydra.sweeper.confirm.seeds=[0]"]  # the hparams_search configs confirm their best on 3 seeds
         args += SHORT + (extra if "hparams_search" in command or "hydra/sweeper=" in command else [])
         args += ["tune.lr_find_steps=20", "tune.batch_size_trials=2"] if "tune." in command else []
         if "cifar10" in command:  # the generated archive is not the official one; a full ResNet is slow here

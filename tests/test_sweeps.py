@@ -181,10 +181,13 @@ def test_any_rdb_url_holds_the_study(tmp_path):
         ("hydra.sweeper.sampler._target_=optuna.samplers.NoSuchSampler", "hydra.sweeper.sampler (optuna.samplers"),
         ("hydra/sweeper/sampler=motpe", "MOTPESampler was removed in Optuna 4; use hydra/sweeper/sampler=tpe"),
         ("hydra.sweeper.direction=[minimize,upward]", "hydra.sweeper.direction must be minimize or maximize"),
+        ("hydra.sweeper.confirm.top_k=-1", "hydra.sweeper.confirm.top_k must be 0 (off) or more; got -1"),
+        ("hydra.sweeper.confirm.seeds=[]", "hydra.sweeper.confirm.seeds must be a list of whole numbers"),
+        ("hydra.sweeper.direction=[minimize,minimize]", "confirm.top_k: confirming needs one objective"),
     ],
 )
 def test_a_bad_sampler_or_direction_is_refused_in_one_line_before_any_trial(override, message, tmp_path):
-    result = search(tmp_path, override)
+    result = search(tmp_path, override, *([] if "top_k" in override else ["hydra.sweeper.confirm.top_k=2"]))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: ") and message in line

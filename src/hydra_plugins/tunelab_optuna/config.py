@@ -95,6 +95,14 @@ class MOTPESamplerConfig(SamplerConfig):
 
 
 @dataclass
+class ConfirmConfig:
+    """tunelab's own: the search's best configurations run again on several seeds (optuna_sweeper.py)."""
+
+    top_k: int = 0  # after the search, the k best configurations run again on each seed; 0: off
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # the app's `seed` key, one job each
+
+
+@dataclass
 class OptunaSweeperConf:
     _target_: str = "hydra_plugins.tunelab_optuna.optuna_sweeper.OptunaSweeper"
     _recursive_: bool = False  # the sampler reaches the sweeper as a config: it seeds one per worker
@@ -111,6 +119,7 @@ class OptunaSweeperConf:
     # tunelab's own (leases.py): a trial whose worker died is failed and run again by a live worker
     heartbeat_interval: float = 60.0  # seconds between the beats a worker writes for its running trials
     grace_period: float = 120.0  # seconds without a beat after which a running trial counts as dead
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)  # winners re-run on seeds; off by default
 
 
 SAMPLERS = {

@@ -36,6 +36,7 @@ from hydra_plugins.tunelab_optuna.leases import JOB_DIR, Heartbeat, recover_dead
 from hydra_plugins.tunelab_optuna.samplers import check_sampler, is_grid, make_sampler
 from tunelab.errors import UserError, report
 from tunelab.training.hydra_hooks.resolvers import run_id
+from tunelab.training.hydra_hooks.sweep_summary import CONFIRM_PREFIX
 from tunelab.training.optuna_storage import TRIAL_ENV, open_storage
 from tunelab.training.run.run_files import write_text_atomic
 
@@ -61,6 +62,7 @@ class OptunaSweeper(Sweeper):
         custom_search_space: str | None = None,
         heartbeat_interval: float = 60.0,
         grace_period: float = 120.0,
+        confirm: DictConfig | dict | None = None,
         **ignored: Any,  # keys of the basic sweeper's config that Hydra also passes (max_batch_size)
     ) -> None:
         self.sampler, self.direction = sampler, direction
@@ -70,6 +72,8 @@ class OptunaSweeper(Sweeper):
         self.params = {str(k): str(v) for k, v in (params or {}).items()}
         self.custom_search_space = custom_search_space
         self.heartbeat_interval, self.grace_period = float(heartbeat_interval), float(grace_period)
+        confirm = confirm or {}
+        self.top_k, self.seeds = int(confirm.get("top_k", 0)), list(confirm.get("seeds") or [])
         self.job_dirs: dict[int, str] = {}  # trial number: its job dir below the sweep dir
         self.stream: int | None = None  # the number of this process's first trial (samplers.py)
 
@@ -92,6 +96,7 @@ class OptunaSweeper(Sweeper):
         if not 0.0 <= self.max_failure_rate <= 1.0:
             raise UserError(f"hydra.sweeper.max_failure_rate must be between 0 and 1; got {self.max_failure_rate}")
         check_sampler(self.sampler)
+        check_confirm(self.top_k, self.seeds, directions)
         # What every ask of this search uses: the space, the custom extension, the grid and the opened storage.
         self.space = search_space.build(self.params, arguments)
         self.extend = self.custom_space()
@@ -124,6 +129,8 @@ class OptunaSweeper(Sweeper):
                         f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; {failures[-1]}"
                     )
         write_results(study, sweep_dir)
+        if self.top_k:
+            self.confirm_best(study)
 
     def run_batch(self, study: optuna.Study, size: int) -> list[str]:
         """Ask `size` trials, launch their jobs together, tell each result; return the failed trials' errors."""
@@ -148,6 +155,29 @@ class OptunaSweeper(Sweeper):
                 if trial.number not in told:
                     fail(study, trial, "the sweep stopped before this trial's result was told")
         return failures
+
+    def confirm_best(self, study: optuna.Study) -> None:
+        """Run the study's `top_k` best configurations again, each with every seed of `seeds`, as jobs of this
+        sweep: not pruned (no trial), in dirs named by trial and seed, so that a resumed sweep finds them
+        done (tunelab.training.run.sweep_resume). The sweep summary ranks them by their mean."""
+        best = best_trials(study, self.top_k)
+        if not best:
+            log.warning("no trial completed, so no configuration is confirmed on seeds")
+            return
+        fixed = [o for o in self.space.fixed if o.lstrip("+~").partition("=")[0] != "seed"]
+        jobs = [
+            [
+                *fixed,
+                *(self.space.override(k, v) for k, v in trial.params.items()),
+                f"seed={seed}",
+                f"hydra.sweep.subdir={CONFIRM_PREFIX}{trial.number}_seed{seed}",
+            ]
+            for trial in best
+            for seed in self.seeds
+        ]
+        numbers = ", ".join(str(t.number) for t in best)
+        log.info(f"Confirming trials {numbers} on seeds {self.seeds}: {len(jobs)} jobs")
+        self.launcher.launch(jobs, initial_job_idx=len(study.trials))
 
     def custom_space(self) -> Callable[[DictConfig, optuna.Trial], None] | None:
         if not self.custom_search_space:
@@ -202,6 +232,28 @@ def check_directions(direction: str | Sequence[str]) -> list[str]:
     if not given or any(str(d) not in DIRECTIONS for d in given):
         raise UserError(f"hydra.sweeper.direction must be minimize or maximize, or a list of them; got {direction}")
     return [str(d) for d in given]
+
+
+def check_confirm(top_k: int, seeds: list[Any], directions: list[str]) -> None:
+    where = "hydra.sweeper.confirm"
+    if top_k < 0:
+        raise UserError(f"{where}.top_k must be 0 (off) or more; got {top_k}")
+    if not top_k:
+        return
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise UserError(f"{where}.seeds must be a list of whole numbers, such as [0, 1, 2]; got {seeds}")
+    if len(directions) > 1:
+        raise UserError(f"{where}.top_k: confirming needs one objective; this search has {len(directions)}")
+
+
+def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
+    """The study's k best finished trials, one per parameter set (Optuna may propose a set twice)."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
+    best: dict[tuple, optuna.trial.FrozenTrial] = {}
+    for trial in sorted(done, key=lambda t: sign * t.value):
+        best.setdefault(tuple(sorted((k, repr(v)) for k, v in trial.params.items())), trial)
+    return list(best.values())[:k]
 
 
 def grid_left(study: optuna.Study, grid: dict[str, list[Any]]) -> int:

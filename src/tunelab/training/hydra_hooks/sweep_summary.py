@@ -23,6 +23,9 @@ from tunelab.training.run.run_files import write_text_atomic
 
 # Overrides that describe the machine, not the experiment: left out of the table and of best.yaml.
 _LOCAL_PREFIXES = ("paths.", "hydra.", "hparams_search")
+# Job dirs of the Optuna sweeper's confirmation phase (confirm_<trial>_seed<seed>): the search's best
+# configurations run again on several seeds; ranked apart from the search, by their mean.
+CONFIRM_PREFIX = "confirm_"
 # Groups that are no part of a recipe: Hydra's own, the search that found it (best.yaml keeps what it
 # set) and the machine's paths.
 _NOT_RECIPE = ("hydra", "hparams_search", "paths")
@@ -37,7 +40,9 @@ class SweepSummary(Callback):
     the others are its parameters, one column each. Jobs whose parameters differ only in `seed` (or
     not at all: a parameter set Optuna proposed twice) form one group, with the mean and std of every
     metric over its finished jobs; groups are ranked by the mean of `optimized_metric`, best first (see `direction`).
-    Pruned and failed jobs are listed below the ranking. With several sweep processes on one sweep
+    Pruned and failed jobs are listed below the ranking. Jobs of a confirmation phase (CONFIRM_PREFIX)
+    are ranked apart, in `sweep_confirmed.csv`, by their mean over seeds, beside the configuration's
+    rank in the search; best.yaml is then the best confirmed mean. With several sweep processes on one sweep
     dir (Optuna workers), each rewrites the files when it ends, one at a time, the last with every
     job. When every job failed, it prints one line and exits with status 1.
     """
@@ -60,14 +65,21 @@ class SweepSummary(Callback):
         if not rows:
             return
         params, constants = split_overrides(rows)
-        groups = sorted(group_rows(rows, params), key=lambda g: sort_key(g, metric, sign))
+        searched = [r for r in rows if not r["job"].startswith(CONFIRM_PREFIX)]
+        groups = sorted(group_rows(searched, params), key=lambda g: sort_key(g, metric, sign))
         if len(objectives) > 1:
             mark_front(groups, objectives, signs)
+        confirmed = confirmed_groups([r for r in rows if r not in searched], groups, params, metric, sign)
         write_text_atomic(root / "sweep_summary.csv", to_csv(rows, job_columns(rows, params)))
         write_text_atomic(root / "sweep_groups.csv", to_csv(groups, group_columns(groups, params)))
-        write_text_atomic(root / "sweep_summary.md", to_markdown(rows, groups, params, constants, metric, sign))
-        if groups and sort_key(groups[0], metric, sign)[0] == 0:  # finished, with a finite metric
-            write_text_atomic(root / "best.yaml", best_config(groups[0], metric, root, config.hydra.job.config_name))
+        if confirmed:
+            columns = ["search rank", "confirmed rank", *group_columns(confirmed, params)]
+            write_text_atomic(root / "sweep_confirmed.csv", to_csv(confirmed, columns))
+        markdown = to_markdown(rows, groups, params, constants, metric, sign)
+        write_text_atomic(root / "sweep_summary.md", markdown + confirmed_markdown(confirmed, params, metric))
+        best = confirmed[0] if confirmed else groups[0] if groups else None
+        if best and sort_key(best, metric, sign)[0] == 0:  # finished, with a finite metric
+            write_text_atomic(root / "best.yaml", best_config(best, metric, root, config.hydra.job.config_name))
         elif any(r["status"] == "ok" for r in rows):
             print(f"warning: no finished job logged {metric} (optimized_metric), so no best.yaml", file=sys.stderr)
         elif all(r["status"] == "failed" for r in rows):  # the sweep as a whole failed: so says its exit status
@@ -77,9 +89,14 @@ class SweepSummary(Callback):
 
 
 def job_dirs(root: Path) -> list[Path]:
-    """Job dirs in job number order (their names start with it)."""
+    """Job dirs in job number order (their names start with it); the confirmation phase's last."""
     dirs = [p.parent.parent for p in root.glob("*/.hydra/overrides.yaml")]
-    return sorted(dirs, key=lambda d: (int(d.name.split("_")[0]) if d.name.split("_")[0].isdigit() else -1, d.name))
+    return sorted(dirs, key=lambda d: job_order(d.name))
+
+
+def job_order(name: str) -> tuple[float, str]:
+    number = name.split("_")[0]
+    return int(number) if number.isdigit() else math.inf, name
 
 
 def job_row(job_dir: Path) -> dict[str, Any]:
@@ -113,7 +130,7 @@ def group_rows(rows: list[dict[str, Any]], params: list[str]) -> list[dict[str, 
     """One row per configuration (the parameters but `seed`): mean and std of each metric over its finished jobs."""
     by_config: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        by_config.setdefault(tuple(row["_values"].get(k) for k in params if k != "seed"), []).append(row)
+        by_config.setdefault(config_key(row["_values"], params), []).append(row)
     groups = []
     for jobs in by_config.values():
         done = [j for j in jobs if j["status"] == "ok"]
@@ -126,6 +143,22 @@ def group_rows(rows: list[dict[str, Any]], params: list[str]) -> list[dict[str, 
         group["_jobs"] = jobs
         groups.append(group)
     return groups
+
+
+def confirmed_groups(
+    rows: list[dict[str, Any]], searched: list[dict[str, Any]], params: list[str], metric: str, sign: int
+) -> list[dict[str, Any]]:
+    """The confirmation jobs' configurations, ranked by their mean over seeds, each with its rank in the search."""
+    search_rank = {config_key(g, params): i for i, g in enumerate(searched, 1) if sort_key(g, metric, sign)[0] == 0}
+    groups = sorted(group_rows(rows, params), key=lambda g: sort_key(g, metric, sign))
+    for rank, group in enumerate(groups, 1):
+        group["search rank"] = search_rank.get(config_key(group, params))
+        group["confirmed rank"] = rank if sort_key(group, metric, sign)[0] == 0 else None
+    return groups
+
+
+def config_key(group: dict[str, Any], params: list[str]) -> tuple:
+    return tuple(group.get(k) for k in params if k != "seed")
 
 
 def objective_signs(config: DictConfig, objectives: list[str]) -> list[int]:
@@ -229,6 +262,23 @@ def to_markdown(
             *table(["job", *params, *cols], lines),
         ]
     return "\n".join(out)
+
+
+def confirmed_markdown(groups: list[dict[str, Any]], params: list[str], metric: str) -> str:
+    """The confirmation phase: each configuration's search rank, its mean ± std over seeds and its rank by that."""
+    if not groups:
+        return ""
+    seeds = sorted({str(j["_values"].get("seed")) for g in groups for j in g["_jobs"]}, key=lambda s: (len(s), s))
+    config = [p for p in params if p != "seed"]
+    lines = [
+        [*(cell(g.get(p)) for p in config), cell(g["search rank"]), f"{g['finished']} of {len(g['_jobs'])}",
+         mean_std(g, metric), cell(g["confirmed rank"])]
+        for g in groups
+    ]  # fmt: skip
+    header = [*config, "search rank", "jobs (finished)", f"{metric} over seeds", "confirmed rank"]
+    intro = f"\nConfirmed on seeds {', '.join(seeds)}: the search's best configurations run again; best.yaml is the"
+    intro += " first."
+    return "\n".join([intro, "", *table(header, lines)])
 
 
 def jobs_cell(group: dict[str, Any]) -> str:
