@@ -51,10 +51,15 @@ def reproducible(metrics: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if not k.startswith("time/")}
 
 
+REPORT = "hydra.callbacks.sweep_summary.report"  # the search report at the end of a multirun
+
+
 def run_train(args: list[str], cwd: Path, script: str = "train.py", timeout: int = 300) -> subprocess.CompletedProcess:
     """`python train.py ARGS` in a subprocess, started from `cwd`, as a user starts it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HYDRA_FULL_ERROR", None)  # users see Hydra's short errors, so the tests do too
+    if "-m" in args and not any(a.startswith(REPORT) for a in args):
+        args = [*args, f"{REPORT}=false"]  # ~5 s a sweep: test_report.py and the tests that ask for it check it
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args],
         cwd=cwd,
@@ -96,6 +101,12 @@ def ett_dir() -> Path:
         f"shipped ETT data missing in {ETT_DIR}"
     )
     return ETT_DIR
+
+
+def event_dir(run_dir: Path) -> Path:
+    """A run's TensorBoard event folder: `<run dir>/tensorboard/<run name>` (tunelab.training.run.naming)."""
+    (folder,) = (run_dir / "tensorboard").iterdir()
+    return folder
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 from cifar_fixture import CLASSES, batch_bytes, write_archive
-from conftest import QUIET, compose_cfg, read_metrics, run_dirs, run_train
+from conftest import QUIET, compose_cfg, event_dir, read_metrics, run_dirs, run_train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tunelab.data import CIFAR10DataModule
@@ -242,7 +242,7 @@ def test_short_training_on_separable_classes(archive, tmp_path, model):
     metrics = read_metrics(run_dir)["metrics"]
     assert metrics["test/acc"] > 0.5 and metrics["val/acc"] > 0.5  # chance is 0.1
     assert {f"test/acc_{c}" for c in CLASSES} <= set(metrics)
-    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    events = EventAccumulator(str(event_dir(run_dir)), size_guidance={"images": 0})
     events.Reload()
     assert "test/confusion_matrix" in events.Tags()["images"]
     assert {"val/acc", "test/acc", "train/loss"} <= set(events.Tags()["scalars"])

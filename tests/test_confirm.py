@@ -12,7 +12,7 @@ CONFIRM = ["hydra.sweeper.confirm.top_k=2", "hydra.sweeper.confirm.seeds=[0,1]",
 
 
 def test_the_best_configurations_run_on_each_seed_and_best_yaml_is_the_best_mean(tmp_path):
-    result = search(tmp_path, *CONFIRM, "pruner=median", scaler="standard")
+    result = search(tmp_path, *CONFIRM, "pruner=median", "hydra.callbacks.sweep_summary.report=true", scaler="standard")
     assert result.returncode == 0, result.stderr[-3000:]
     root = sweep_root(tmp_path / "logs")
     trials = study_trials(root)
@@ -38,6 +38,8 @@ def test_the_best_configurations_run_on_each_seed_and_best_yaml_is_the_best_mean
     assert f"val/mse = {means[winner]}" in header and f"confirm_{winner}_seed0" in header
     assert "Confirmed on seeds 0, 1" in (root / "sweep_summary.md").read_text()
     assert len(summary(root)) == 3 + 4  # every job, the confirmation's too
+    report = (root / "report" / "report.md").read_text()  # of the search's trials, not the confirmation's jobs
+    assert report.startswith("## Search report\n\n3 trials, 3 finished") and (root / "report" / "history.png").is_file()
 
     # started again on its sweep dir with no new trial: the confirmation jobs are found done, not rerun
     written = {p: p.stat().st_mtime_ns for p in root.glob("confirm_*/metrics.json")}

@@ -7,7 +7,7 @@ import csv
 import pytest
 import torch
 from cifar_fixture import write_archive
-from conftest import QUIET, read_metrics, run_dirs, run_train
+from conftest import QUIET, event_dir, read_metrics, run_dirs, run_train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 DATA = [
@@ -44,7 +44,7 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tmp_path
         loss = key.replace("mse", "loss")
         assert ddp_summary["metrics"][loss] == pytest.approx(ddp_summary["metrics"][key], rel=1e-5)
 
-    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events = EventAccumulator(str(event_dir(run_dir)))
     events.Reload()
     assert [e.step for e in events.Scalars("val/mse")].count(events.Scalars("val/mse")[0].step) == 1  # logged once
     assert len(events.Scalars("val/mse")) == 3  # two epochs and the best checkpoint's score

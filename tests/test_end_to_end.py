@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from conftest import QUICK, ROOT, SYNTHETIC, read_metrics, reproducible, run_dirs, run_train
+from conftest import QUICK, ROOT, SYNTHETIC, event_dir, read_metrics, reproducible, run_dirs, run_train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
@@ -46,7 +46,7 @@ def test_train_on_etth1(tmp_path, ett_dir):
     assert any(k.startswith("net.layers.0.") for k in state["state_dict"])
     assert (run_dir / ".hydra" / "config.yaml").is_file()
 
-    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events = EventAccumulator(str(event_dir(run_dir)))
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss", "val/loss", "val/mse", "val/mae", "test/mse", "test/mae"} <= scalars

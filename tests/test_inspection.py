@@ -17,6 +17,7 @@ from conftest import (
     QUIET,
     SYNTHETIC,
     compose_cfg,
+    event_dir,
     read_metrics,
     reproducible,
     run_dirs,
@@ -42,7 +43,7 @@ def trained_run(tmp_path_factory) -> Path:
 
 
 def events(run_dir: Path) -> EventAccumulator:
-    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "tensors": 0})
+    acc = EventAccumulator(str(event_dir(run_dir)), size_guidance={"images": 0, "tensors": 0})
     acc.Reload()
     return acc
 
@@ -68,8 +69,12 @@ def test_event_files_hold_curves_hparams_and_figures(trained_run):
 
 
 def test_tensorboard_server_serves_the_scalars(trained_run):
+    # a single run is named by its data and model and the overrides it was started with
+    assert (
+        event_dir(trained_run).name.startswith("synthetic-lstm,") and "optimizer=adamw" in event_dir(trained_run).name
+    )
     with tensorboard_server(trained_run) as url:
-        query = urllib.parse.urlencode({"tag": "val/mse", "run": "tensorboard"})
+        query = urllib.parse.urlencode({"tag": "val/mse", "run": f"tensorboard/{event_dir(trained_run).name}"})
         points = json.load(urllib.request.urlopen(f"{url}/data/plugin/scalars/scalars?{query}", timeout=30))
     assert len(points) >= 2 and all(len(p) == 3 for p in points)  # [wall time, step, value]
     assert points[-1][2] == pytest.approx(read_metrics(trained_run)["metrics"]["val/mse"], rel=1e-6)

@@ -57,13 +57,25 @@ def test_a_seed_sweep_is_grouped_by_configuration_with_mean_and_std(tmp_path):
     )
 
 
-def test_hparams_show_the_swept_choices_first_and_no_plumbing(tmp_path):
-    root = sweep(tmp_path, "optimizer=sgd,adam", "scheduler=step,cosine", "logger=tensorboard")
+def test_hparams_show_the_swept_choices_first_and_no_plumbing_and_runs_are_named_by_them(tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    loggers = "logger=[tensorboard,mlflow]"
+    root = sweep(tmp_path, "optimizer=sgd,adam", "scheduler=step,cosine", loggers, f"paths.log_dir={tmp_path}")
     with tensorboard_server(root) as url:
         request = urllib.request.Request(
             f"{url}/data/plugin/hparams/experiment", data=b"{}", headers={"Content-Type": "application/json"}
         )
         experiment = json.load(urllib.request.urlopen(request, timeout=30))
+        runs = json.load(urllib.request.urlopen(f"{url}/data/runs", timeout=30))
+    # TensorBoard's run list and MLflow's runs: four names, each holding the values its job was given
+    combos = {f"optimizer={o},scheduler={s}" for o in ("sgd", "adam") for s in ("step", "cosine")}
+    assert {run.rpartition("/")[2] for run in runs} == combos
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow_runs = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    names = [r.info.run_name for r in mlflow_runs]
+    assert len(set(names)) == 4 and {n.partition(" @ ")[0] for n in names} == combos
+    for run in mlflow_runs:  # the name's suffix is the job's dir, as its tag says in full
+        assert run.data.tags["run_dir"].endswith(run.info.run_name.partition(" @ ")[2])
     names = [info["name"] for info in experiment["hparamInfos"]]
     assert set(names[:2]) == {"optimizer", "scheduler"}  # what the sweep varied, first
     assert {"optimizer/lr", "model/net/hidden_sizes", "data/seq_len", "data/batch_size", "seed"} <= set(names)
@@ -120,4 +132,4 @@ def test_an_mlflow_run_holds_metrics_hparams_and_figures(tmp_path):
     assert params["optimizer"] == "adam" and float(params["optimizer/lr"]) == 0.001 and params["data/seq_len"] == "24"
     assert not [k for k in params if "_target_" in k or k.startswith(("paths", "callbacks"))]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "test")] == ["test/forecast.png"]
-    assert list(summary.parent.glob("tensorboard/events.*"))  # both loggers at once
+    assert list(summary.parent.glob("tensorboard/*/events.*"))  # both loggers at once

@@ -60,14 +60,19 @@ def test_grid_sweep_writes_a_sorted_summary_and_a_reusable_best_config(tmp_path)
     assert f"name: {'step' if 'scheduler=step' in best else 'cosine'}" in shown.stdout
 
 
-def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
+def test_a_failing_job_does_not_stop_the_sweep_nor_its_report(tmp_path):
     log_dir = tmp_path / "logs"
-    result = run_train(["-m", "optimizer.lr=0.01,-1,0.001", *FAST, f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    report = "hydra.callbacks.sweep_summary.report=true"
+    result = run_train(["-m", "optimizer.lr=0.01,-1,0.001", *FAST, f"paths.log_dir={log_dir}", report], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = summary(sweep_root(log_dir))
     assert [r["status"] for r in rows] == ["ok", "ok", "failed"]  # failed last
     assert "optimizer.lr must be a positive number" in rows[-1]["error"]
     assert rows[-1]["overrides"].startswith("optimizer.lr=-1")
+    # a grid sweep's jobs as a study: the failed one counted, the two others in every figure
+    markdown = (sweep_root(log_dir) / "sweep_summary.md").read_text()
+    assert "## Search report\n\n3 trials, 2 finished" in markdown and "![slices](report/slices.png)" in markdown
+    assert (sweep_root(log_dir) / "report" / "parallel_coordinates.png").is_file()
 
 
 SEARCH = """# @package _global_

@@ -24,7 +24,8 @@ from tunelab.training.callbacks.pruning import trial_pruning
 from tunelab.training.callbacks.thread_share import ThreadShare
 from tunelab.training.hydra_hooks import resolvers
 from tunelab.training.run.checks import check_checkpoint, check_config, check_monitors
-from tunelab.training.run.hparams import log_hparams, run_hparams, varied_keys
+from tunelab.training.run.hparams import log_hparams, run_hparams
+from tunelab.training.run.naming import varied_keys
 from tunelab.training.run.resume import record_resumed_config
 from tunelab.training.run.run_files import finite_floats, write_json_atomic
 from tunelab.training.run.sweep_resume import continue_cut_job, earlier_result, in_multirun

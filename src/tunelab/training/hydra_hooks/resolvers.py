@@ -1,5 +1,6 @@
 """Config resolvers: `${run_id:}` and `${digest:text}` for directory names, `${or:a,b}` for a value with a
-fallback, `${when:c,v}` for a value that only applies when another key is set."""
+fallback, `${when:c,v}` for a value that only applies when another key is set, `${run_name:}` and
+`${run_dir_name:}` for the loggers (tunelab.training.run.naming)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,11 @@ def digest(text: object) -> str:
 
 
 def register() -> None:
+    from tunelab.training.run.naming import run_dir_name, run_name  # naming reads Hydra's config, which imports more
+
     OmegaConf.register_new_resolver("run_id", run_id, replace=True)
     OmegaConf.register_new_resolver("or", first_set, replace=True)
     OmegaConf.register_new_resolver("when", when, replace=True)
     OmegaConf.register_new_resolver("digest", digest, replace=True)
+    OmegaConf.register_new_resolver("run_name", run_name, replace=True)  # the loggers' run names (naming.py)
+    OmegaConf.register_new_resolver("run_dir_name", run_dir_name, replace=True)

@@ -26,6 +26,7 @@ _LOCAL_PREFIXES = ("paths.", "hydra.", "hparams_search")
 # Job dirs of the Optuna sweeper's confirmation phase (confirm_<trial>_seed<seed>): the search's best
 # configurations run again on several seeds; ranked apart from the search, by their mean.
 CONFIRM_PREFIX = "confirm_"
+REPORT_HEADING = "## Search report"  # sweep_summary.md ends with the search report (tunelab.report) under it
 # Groups that are no part of a recipe: Hydra's own, the search that found it (best.yaml keeps what it
 # set) and the machine's paths.
 _NOT_RECIPE = ("hydra", "hparams_search", "paths")
@@ -47,6 +48,9 @@ class SweepSummary(Callback):
     job. When every job failed, it prints one line and exits with status 1.
     """
 
+    def __init__(self, report: bool = True) -> None:
+        self.report = report  # end sweep_summary.md with the search report (tunelab.report)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         root = output_root(config, "sweep")
         # Workers sharing the sweep dir take turns, so the one that reads the job dirs last also writes last.
@@ -55,11 +59,7 @@ class SweepSummary(Callback):
             self.summarize(config, root)
 
     def summarize(self, config: DictConfig, root: Path) -> None:
-        rows = [job_row(d) for d in job_dirs(root)]
-        # optimized_metric null: the task's own, which each job records
-        given = config.get("optimized_metric") or next((r["_metric"] for r in rows if r["_metric"]), "val/loss")
-        objectives = [given] if isinstance(given, str) else list(given)
-        signs = objective_signs(config, objectives)
+        rows, objectives, signs = sweep_inputs(config, root)
         metric, sign = objectives[0], signs[0]  # the ranking's; several objectives also mark their Pareto front
         rows.sort(key=lambda r: sort_key(r, metric, sign))
         if not rows:
@@ -75,8 +75,12 @@ class SweepSummary(Callback):
         if confirmed:
             columns = ["search rank", "confirmed rank", *group_columns(confirmed, params)]
             write_text_atomic(root / "sweep_confirmed.csv", to_csv(confirmed, columns))
-        markdown = to_markdown(rows, groups, params, constants, metric, sign)
-        write_text_atomic(root / "sweep_summary.md", markdown + confirmed_markdown(confirmed, params, metric))
+        markdown = to_markdown(rows, groups, params, constants, metric, sign) + confirmed_markdown(
+            confirmed, params, metric
+        )
+        if self.report:
+            markdown += "\n" + search_report(config, root, searched, objectives, signs)
+        write_text_atomic(root / "sweep_summary.md", markdown)
         best = confirmed[0] if confirmed else groups[0] if groups else None
         if best and sort_key(best, metric, sign)[0] == 0:  # finished, with a finite metric
             write_text_atomic(root / "best.yaml", best_config(best, metric, root, config.hydra.job.config_name))
@@ -86,6 +90,39 @@ class SweepSummary(Callback):
             first = next((r["error"] for r in rows if r.get("error")), "no metrics.json")
             print(f"error: all {len(rows)} jobs of the sweep failed, the first with: {first}", file=sys.stderr)
             sys.exit(1)
+
+
+def sweep_inputs(config: DictConfig, root: Path) -> tuple[list[dict[str, Any]], list[str], list[int]]:
+    """The sweep's job rows, its objectives (`optimized_metric`, one or several) and each one's sign."""
+    rows = [job_row(d) for d in job_dirs(root)]
+    # optimized_metric null: the task's own, which each job records
+    given = config.get("optimized_metric") or next((r["_metric"] for r in rows if r["_metric"]), "val/loss")
+    objectives = [given] if isinstance(given, str) else list(given)
+    return rows, objectives, objective_signs(config, objectives)
+
+
+def search_report(
+    config: DictConfig, root: Path, rows: list[dict[str, Any]], objectives: list[str], signs: list[int]
+) -> str:
+    """The search report (tunelab.report) for the summary's end; a note instead when it cannot be made, since
+    the tables above are what a sweep must not lose."""
+    try:
+        from tunelab.report import write_report
+    except ImportError as err:  # optuna and matplotlib come with the `sweep` extra
+        return f"{REPORT_HEADING}\n\nNot made: {err.name} is not installed (pip install tunelab[sweep]).\n"
+    try:
+        return write_report(root, config, rows, objectives, signs)
+    except Exception as err:  # a report that fails must not lose the tables: say so, keep them
+        print(f"warning: no search report ({type(err).__name__}: {err})", file=sys.stderr)
+        return f"{REPORT_HEADING}\n\nNot made: {type(err).__name__}: {err}\n"
+
+
+def replace_report(root: Path, markdown: str) -> None:
+    """Put a new search report at the end of sweep_summary.md, in place of the one it has."""
+    summary = root / "sweep_summary.md"
+    if summary.is_file():
+        tables = summary.read_text().split(f"\n{REPORT_HEADING}\n")[0].rstrip("\n")
+        write_text_atomic(summary, f"{tables}\n\n{markdown}")
 
 
 def job_dirs(root: Path) -> list[Path]:

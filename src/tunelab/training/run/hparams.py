@@ -10,12 +10,9 @@ first and are marked as differing in TensorBoard's HPARAMS tab, which lists thos
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -62,29 +59,6 @@ def primitive(value: Any) -> Scalar:
     if value is None:
         return "null"
     return value if isinstance(value, bool | int | float | str) else str(value)
-
-
-def varied_keys() -> set[str]:
-    """Hyperparameter keys the current sweep varies (none outside a sweep).
-
-    Read from the sweep's `multirun.yaml`, which the sweeper writes before any job starts: the
-    command-line overrides with several values (`optimizer=sgd,adam`) and `hydra.sweeper.params`; and
-    the keys this job got from the sweeper beyond the command line's fixed ones (an Optuna
-    `custom_search_space` draws keys that no config lists).
-    """
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return set()
-    sweep_file = Path(HydraConfig.get().sweep.dir) / "multirun.yaml"
-    if not sweep_file.is_file():
-        return set()
-    sweep = OmegaConf.load(sweep_file).hydra
-    overrides = OverridesParser.create().parse_overrides(list(sweep.overrides.task))
-    keys = [o.get_key_element() for o in overrides if o.is_sweep_override()]
-    keys += [str(k) for k in (sweep.sweeper.get("params") or {})]
-    fixed = {o.get_key_element() for o in overrides if not o.is_sweep_override()}
-    job = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
-    keys += [o.get_key_element() for o in job if o.get_key_element() not in fixed]
-    return {k.lstrip("+~").replace(".", "/") for k in keys if not k.lstrip("+~").startswith("hydra.")}
 
 
 def log_hparams(loggers: list[Logger], params: dict[str, Scalar], metrics: dict[str, float], varied: set[str]) -> None:

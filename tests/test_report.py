@@ -1,0 +1,104 @@
+"""The search report (tunelab.report): importances and Optuna's plots of a study, in the sweep dir and TensorBoard."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+PNG = b"\x89PNG\r\n\x1a\n"
+SWEEPER = "hydra_plugins.tunelab_optuna.optuna_sweeper.OptunaSweeper"
+
+
+def make_sweep(root: Path, directions: list[str], trials: int, failed: int = 0, pruned: int = 0) -> None:
+    """A sweep dir as the Optuna sweeper leaves it: multirun.yaml naming a journal study, with FAIL and PRUNED
+    trials, every trial reporting intermediate values."""
+    root.mkdir()
+    storage = "${hydra.sweep.dir}/optuna.journal"  # as conf/hydra/sweeper/tunelab.yaml writes it
+    sweeper = {"_target_": SWEEPER, "storage": storage, "study_name": "s", "direction": directions}
+    metrics = ["val/mse", "model/params"][: len(directions)]
+    config = {"optimized_metric": metrics if len(metrics) > 1 else metrics[0], "hydra": {"sweeper": sweeper}}
+    OmegaConf.save(OmegaConf.create(config), root / "multirun.yaml")
+    backend = optuna.storages.journal.JournalFileBackend(str(root / "optuna.journal"))
+    study = optuna.create_study(study_name="s", storage=optuna.storages.JournalStorage(backend), directions=directions)
+    study.sampler = optuna.samplers.RandomSampler(seed=0)
+    for n in range(trials + failed + pruned):
+        trial = study.ask()
+        lr = trial.suggest_float("optimizer.lr", 1e-4, 1e-1, log=True)
+        width = trial.suggest_categorical("model.net.hidden_sizes", ["[32]", "[64]"])
+        dropout = trial.suggest_float("model.net.dropout", 0.0, 0.5)
+        value = (lr - 0.01) ** 2 * 1e3 + dropout * 0.01 + (width == "[32]") * 0.1
+        for step in range(3 if len(directions) == 1 else 0):  # Optuna takes no intermediate values of several
+            trial.report(value + (2 - step) * 0.1, step)
+        if n < trials:
+            study.tell(trial, [value, 32.0 if width == "[32]" else 64.0][: len(directions)])
+        else:
+            state = optuna.trial.TrialState.FAIL if n < trials + failed else optuna.trial.TrialState.PRUNED
+            study.tell(trial, state=state)
+
+
+def report(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tunelab.report", str(root), *args], capture_output=True, text=True)
+
+
+def test_a_search_with_failed_and_pruned_trials_gets_importances_plots_and_tensorboard_images(tmp_path):
+    root = tmp_path / "sweep"
+    make_sweep(root, ["minimize"], trials=8, failed=2, pruned=2)
+    (root / "sweep_summary.md").write_text("tables\n\n## Search report\n\nold\n")
+    result = report(root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = root / "report"
+    names = ["history", "parallel_coordinates", "importances", "slices", "intermediate_values"]
+    for name in names:
+        data = (folder / f"{name}.png").read_bytes()
+        assert data.startswith(PNG) and len(data) > 5000, name
+    with open(folder / "importances.csv") as f:
+        importances = {r["parameter"]: float(r["importance"]) for r in csv.DictReader(f)}
+    assert set(importances) == {"optimizer.lr", "model.net.hidden_sizes", "model.net.dropout"}
+    assert sum(importances.values()) == pytest.approx(1.0)
+    summary = (root / "sweep_summary.md").read_text()
+    assert summary.startswith("tables\n\n## Search report") and "old" not in summary  # the report replaced
+    assert "12 trials, 8 finished" in summary and "![history](report/history.png)" in summary
+    events = EventAccumulator(str(folder), size_guidance={"images": 0})
+    events.Reload()
+    assert {f"search/{name}" for name in names} <= set(events.Tags()["images"])
+
+    again = report(root, "--importance", "fanova")  # written anew: one event file, fANOVA's numbers
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(list(folder.glob("events.out.tfevents.*"))) == 1
+    assert "(fanova; each column sums to 1)" in (root / "sweep_summary.md").read_text()
+
+
+def test_a_one_trial_study_gets_a_report_without_importances(tmp_path):
+    root = tmp_path / "sweep"
+    make_sweep(root, ["minimize"], trials=1)
+    result = report(root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = (root / "report" / "report.md").read_text()
+    assert "Importances need at least 2 finished trials" in text and (root / "report" / "history.png").is_file()
+    assert not (root / "report" / "importances.csv").exists()
+
+
+def test_a_two_objective_study_gets_its_pareto_front_and_importances_per_objective(tmp_path):
+    root = tmp_path / "sweep"
+    make_sweep(root, ["minimize", "minimize"], trials=6, failed=1)
+    result = report(root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (root / "report" / "pareto_front.png").read_bytes().startswith(PNG)
+    with open(root / "report" / "importances.csv") as f:
+        rows = list(csv.DictReader(f))
+    for objective in ("val/mse", "model/params"):
+        assert sum(float(r["importance"]) for r in rows if r["objective"] == objective) == pytest.approx(1.0)
+
+
+def test_a_dir_that_is_no_sweep_is_refused_in_one_line(tmp_path):
+    result = report(tmp_path)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        f"error: {tmp_path}: no multirun.yaml; is it the sweep dir of a python train.py -m run?"
+    ]
