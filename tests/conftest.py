@@ -7,10 +7,12 @@ import importlib.util
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
 import types
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -131,6 +133,30 @@ def tensorboard_server(logdir: Path):
             found = re.search(r"(http://[\w.:]+)/", server.stderr.readline())
             url = found.group(1) if found else None
         assert url, "tensorboard did not report its address"
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def dashboard_server(storage: Path):
+    """A real `optuna-dashboard STORAGE` on a free loopback port; yields its base URL once its API answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [str(Path(sys.executable).parent / "optuna-dashboard"), str(storage), "--host", "127.0.0.1"]
+    server = subprocess.Popen([*command, "--port", str(port), "--quiet"])
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}/api/meta", timeout=10)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("optuna-dashboard did not answer")
         yield url
     finally:
         server.terminate()

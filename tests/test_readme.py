@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from cifar_fixture import write_archive
-from conftest import ETT_DIR, ROOT, run_train, tensorboard_server
+from conftest import ETT_DIR, ROOT, dashboard_server, run_train, tensorboard_server
 from fmnist_fixture import write_set
 
 from tunelab.data import SyntheticSeriesDataModule
@@ -140,8 +140,17 @@ def run_command(command: str, cwd: Path) -> None:
             [sys.executable, str(ROOT / args[1]), *args[2:], *shortened], cwd=cwd, capture_output=True, text=True
         )
         assert expected in result.stdout, result.stdout[-2000:]
+    elif args[:3] == ["python", "-m", "tunelab.report"]:
+        result = subprocess.run([sys.executable, *args[1:]], cwd=cwd, capture_output=True, text=True)
+        assert (cwd / args[3] / "report" / "history.png").is_file(), result.stderr[-3000:]
     elif args[0] == "tensorboard":
         return check_tensorboard(args, cwd)
+    elif args[0] == "optuna-dashboard":
+        with dashboard_server(cwd / args[1]) as url:
+            (study,) = json.load(urllib.request.urlopen(f"{url}/api/studies", timeout=30))["study_summaries"]
+            detail = json.load(urllib.request.urlopen(f"{url}/api/studies/{study['study_id']}", timeout=30))
+        assert {t["state"] for t in detail["trials"]} <= {"Complete", "Pruned", "Fail"} and detail["trials"], detail
+        return
     else:
         raise AssertionError(f"the README test does not know how to run {command!r}")
     assert result.returncode == 0, f"{command}\n{result.stderr[-3000:]}"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import optuna
 import pytest
+from conftest import dashboard_server
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -102,3 +105,22 @@ def test_a_dir_that_is_no_sweep_is_refused_in_one_line(tmp_path):
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
         f"error: {tmp_path}: no multirun.yaml; is it the sweep dir of a python train.py -m run?"
     ]
+
+
+def test_optuna_dashboard_serves_the_journal_of_a_sweep(tmp_path):
+    """`optuna-dashboard <sweep dir>/optuna.journal` (README), as a real server on loopback, read over HTTP."""
+    pytest.importorskip("optuna_dashboard")
+    root = tmp_path / "sweep"
+    make_sweep(root, ["minimize"], trials=3, failed=1, pruned=1)
+    with dashboard_server(root / "optuna.journal") as url:
+        (study,) = json.load(urllib.request.urlopen(f"{url}/api/studies", timeout=30))["study_summaries"]
+        detail = json.load(urllib.request.urlopen(f"{url}/api/studies/{study['study_id']}", timeout=30))
+    assert study["study_name"] == "s"
+    backend = optuna.storages.journal.JournalFileBackend(str(root / "optuna.journal"))
+    stored = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(backend)).trials
+    served = {t["number"]: t for t in detail["trials"]}
+    assert sorted(t["state"] for t in served.values()) == ["Complete", "Complete", "Complete", "Fail", "Pruned"]
+    for trial in stored:
+        assert served[trial.number]["state"].upper() == trial.state.name
+        if trial.value is not None:
+            assert served[trial.number]["values"] == [pytest.approx(trial.value)]
