@@ -43,9 +43,13 @@ STATES = {"ok": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialSt
 
 
 def write_report(
-    root: Path, config: DictConfig, rows: list[dict[str, Any]], objectives: list[str], signs: list[int],
+    root: Path,
+    config: DictConfig,
+    rows: list[dict[str, Any]],
+    objectives: list[str],
+    signs: list[int],
     importance: str = "ped-anova",
-) -> str:  # fmt: skip
+) -> str:
     """Write `<root>/report/` for the sweep's study; return its markdown section (REPORT_HEADING and after)."""
     study = sweep_study(root, config) or grid_study(rows, objectives, signs)
     if not study.trials:
@@ -68,10 +72,7 @@ def write_report(
     lines += [""] + [f"Not drawn: {why}" for why in skipped(study, figures)]
     markdown = "\n".join(lines).rstrip() + "\n"
     write_text_atomic(folder / "report.md", markdown)
-    to_tensorboard(folder, figures, markdown, len(done))
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
+    to_tensorboard(folder, figures, markdown, len(done))  # and closes the figures
     return markdown
 
 
@@ -219,14 +220,14 @@ def figure_of(drawn: Any) -> Any:
 
 
 def to_tensorboard(folder: Path, figures: dict[str, Any], markdown: str, step: int) -> None:
-    """The figures and the report's text as TensorBoard's run `report`, written anew each time."""
+    """The figures (closed once written) and the report's text as TensorBoard's run `report`, written anew."""
     from torch.utils.tensorboard import SummaryWriter
 
     for old in folder.glob("events.out.tfevents.*"):
         old.unlink()
     with SummaryWriter(log_dir=str(folder)) as writer:
         for name, figure in figures.items():
-            writer.add_figure(f"search/{name}", figure, global_step=step, close=False)
+            writer.add_figure(f"search/{name}", figure, global_step=step, close=True)
         writer.add_text("search/report", markdown, global_step=step)
 
 

@@ -75,9 +75,8 @@ class SweepSummary(Callback):
         if confirmed:
             columns = ["search rank", "confirmed rank", *group_columns(confirmed, params)]
             write_text_atomic(root / "sweep_confirmed.csv", to_csv(confirmed, columns))
-        markdown = to_markdown(rows, groups, params, constants, metric, sign) + confirmed_markdown(
-            confirmed, params, metric
-        )
+        markdown = to_markdown(rows, groups, params, constants, metric, sign)
+        markdown += confirmed_markdown(confirmed, params, metric)
         if self.report:
             markdown += "\n" + search_report(config, root, searched, objectives, signs)
         write_text_atomic(root / "sweep_summary.md", markdown)
