@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from tunelab.tasks.classify import ClassifyTask
+from tunelab.training.run.naming import short
 
 QUICK = [*SYNTHETIC, "debug=limit", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
@@ -133,3 +134,12 @@ def test_an_mlflow_run_holds_metrics_hparams_and_figures(tmp_path):
     assert not [k for k in params if "_target_" in k or k.startswith(("paths", "callbacks"))]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "test")] == ["test/forecast.png"]
     assert list(summary.parent.glob("tensorboard/*/events.*"))  # both loggers at once
+
+
+def test_drawn_numbers_are_short_in_run_names_and_other_values_as_given():
+    assert short("optimizer.lr=0.0009458439114187642") == "optimizer.lr=0.0009458"
+    assert [short(o) for o in ("seed=12", "optimizer=adam", "model.net.hidden_sizes=[64]")] == [
+        "seed=12",
+        "optimizer=adam",
+        "model.net.hidden_sizes=[64]",
+    ]

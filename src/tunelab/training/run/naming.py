@@ -83,7 +83,7 @@ def run_name() -> str:
         if len(existing) == 1:
             return existing[0]
     if in_sweep():
-        parts = varied_overrides() or [f"job {HydraConfig.get().job.num}"]
+        parts = varied_overrides() or [f"job_{HydraConfig.get().job.num}"]
     elif HydraConfig.initialized():
         hydra = HydraConfig.get()
         choices = hydra.runtime.choices
@@ -91,8 +91,18 @@ def run_name() -> str:
         parts = [base, *(o for o in hydra.overrides.task if named(o))]
     else:  # a config composed outside a Hydra app (tests, notebooks)
         parts = ["run"]
-    name = ",".join(p.lstrip("+~") for p in parts).replace("/", "_").replace(" ", "")
+    name = ",".join(short(p.lstrip("+~")) for p in parts).replace("/", "_").replace(" ", "")
     return name if len(name) <= LONGEST else f"{name[: LONGEST - 9]}-{digest(name)}"
+
+
+def short(override: str) -> str:
+    """`optimizer.lr=0.0009458439114187642` -> `optimizer.lr=0.0009458`: an Optuna draw, readable in a name."""
+    key, _, value = override.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        return override
+    return override if value.lstrip("-").isdigit() else f"{key}={number:.4g}"
 
 
 def named(override: str) -> bool:
