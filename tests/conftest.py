@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig
 
 from tunelab.cli import compose_train
+from tunelab.training.hydra_hooks import resolvers
 
 # Two test workers share this machine's two cores: one torch thread each (inherited by the
 # train.py subprocesses) instead of two each fighting over them.
@@ -94,6 +95,16 @@ def run_dirs(log_dir: Path) -> list[Path]:
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def fresh_run_id():
+    """`${run_id:}` is made once per process and inherited by child processes (resolvers.run_id): a test that
+    resolves a config in this process must not hand its id to the runs and sweeps of the tests after it
+    (they would all share one run dir or sweep dir)."""
+    os.environ.pop(resolvers.ENV, None)
+    yield
+    os.environ.pop(resolvers.ENV, None)
 
 
 @pytest.fixture(scope="session")

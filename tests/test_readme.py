@@ -142,7 +142,7 @@ def run_command(command: str, cwd: Path) -> None:
         assert expected in result.stdout, result.stdout[-2000:]
     elif args[:3] == ["python", "-m", "tunelab.report"]:
         result = subprocess.run([sys.executable, *args[1:]], cwd=cwd, capture_output=True, text=True)
-        assert (cwd / args[3] / "report" / "history.png").is_file(), result.stderr[-3000:]
+        assert (cwd / args[3] / "report" / "history.png").is_file(), (result.returncode, result.stdout, result.stderr)
     elif args[0] == "tensorboard":
         return check_tensorboard(args, cwd)
     elif args[0] == "optuna-dashboard":
