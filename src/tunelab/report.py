@@ -33,7 +33,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError, report
 from tunelab.training.hydra_hooks.resolvers import register
-from tunelab.training.hydra_hooks.sweep_summary import CONFIRM_PREFIX, REPORT_HEADING, replace_report, sweep_inputs
+from tunelab.training.hydra_hooks.sweep_summary import (
+    CONFIRM_PREFIX,
+    REPORT_HEADING,
+    replace_report,
+    split_overrides,
+    sweep_inputs,
+)
 from tunelab.training.run.run_files import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -65,11 +71,11 @@ def write_report(
         write_text_atomic(folder / "importances.csv", importance_csv(importances))
     else:
         lines += ["Importances need at least 2 finished trials and a searched parameter.", ""]
-    figures = draw(study, names, importance)
+    figures, not_drawn = draw(study, names, importance)
     for name, figure in figures.items():
         figure.savefig(folder / f"{name}.png", dpi=90, bbox_inches="tight")
     lines += [f"![{name}]({FOLDER}/{name}.png)" for name in figures]
-    lines += [""] + [f"Not drawn: {why}" for why in skipped(study, figures)]
+    lines += [""] + [f"Not drawn: {why}" for why in not_drawn]
     markdown = "\n".join(lines).rstrip() + "\n"
     write_text_atomic(folder / "report.md", markdown)
     to_tensorboard(folder, figures, markdown, len(done))  # and closes the figures
@@ -92,11 +98,7 @@ def sweep_study(root: Path, config: DictConfig) -> optuna.Study | None:
 
 def grid_study(rows: list[dict[str, Any]], objectives: list[str], signs: list[int]) -> optuna.Study:
     """The jobs of a sweep without a study as one: their swept keys as categorical parameters."""
-    keys = [
-        k
-        for k in dict.fromkeys(k for r in rows for k in r["_values"])
-        if len({str(r["_values"].get(k)) for r in rows}) > 1
-    ]
+    keys, _ = split_overrides(rows)
     choices = {k: sorted({str(r["_values"].get(k)) for r in rows}) for k in keys}
     distributions = {k: optuna.distributions.CategoricalDistribution(v) for k, v in choices.items()}
     directions = ["minimize" if sign > 0 else "maximize" for sign in signs]
@@ -156,8 +158,8 @@ def importance_csv(importances: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def draw(study: optuna.Study, names: list[str], importance: str) -> dict[str, Any]:
-    """Optuna's matplotlib figures of the study, by file name; a figure that cannot be drawn is left out."""
+def draw(study: optuna.Study, names: list[str], importance: str) -> tuple[dict[str, Any], list[str]]:
+    """Optuna's matplotlib figures of the study, by file name; and why each one left out could not be drawn."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -176,9 +178,10 @@ def draw(study: optuna.Study, names: list[str], importance: str) -> dict[str, An
     }
     if len(names) > 1:
         makers["pareto_front"] = lambda: plots.plot_pareto_front(study, target_names=names)
-    figures = {}
+    figures, not_drawn = {}, []
     for name, make in makers.items():
-        if not drawable(study, name):
+        if why := why_not(study, name):
+            not_drawn.append(f"{name.replace('_', ' ')} ({why})")
             continue
         with warnings.catch_warnings():  # Optuna marks its matplotlib backend experimental
             warnings.simplefilter("ignore")
@@ -186,31 +189,23 @@ def draw(study: optuna.Study, names: list[str], importance: str) -> dict[str, An
                 drawn = make()
             except (ValueError, RuntimeError, TypeError) as err:
                 log.warning(f"report: {name} not drawn ({err})")
+                not_drawn.append(f"{name.replace('_', ' ')} ({err})")
                 continue
         figures[name] = figure_of(drawn)
-    return figures
+    return figures, not_drawn
 
 
-def drawable(study: optuna.Study, name: str) -> bool:
+def why_not(study: optuna.Study, name: str) -> str | None:
+    """Why the figure `name` has nothing to show for this study, or None when it has."""
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if name == "intermediate_values":
-        return any(t.intermediate_values for t in study.get_trials(deepcopy=False))
+        reported = any(t.intermediate_values for t in study.get_trials(deepcopy=False))
+        return None if reported else "no trial reported any: a grid sweep, or no pruner"
     if name in ("importances", "parallel_coordinates"):
-        return len(done) > 1 and any(t.params for t in done)
+        return None if len(done) > 1 and any(t.params for t in done) else "fewer than 2 finished trials"
     if name == "slices":
-        return any(t.params for t in done)
-    return bool(done)
-
-
-def skipped(study: optuna.Study, figures: dict[str, Any]) -> list[str]:
-    reasons = {
-        "history": "history (no finished trial)",
-        "parallel_coordinates": "parallel coordinates (fewer than 2 finished trials)",
-        "importances": "importances (fewer than 2 finished trials)",
-        "slices": "slices (no finished trial with parameters)",
-        "intermediate_values": "intermediate values (no trial reported any: a grid sweep, or no pruner)",
-    }
-    return [why for name, why in reasons.items() if name not in figures]
+        return None if any(t.params for t in done) else "no finished trial with parameters"
+    return None if done else "no finished trial"
 
 
 def figure_of(drawn: Any) -> Any:
@@ -237,7 +232,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--importance", default="ped-anova", choices=["ped-anova", "fanova"])
     args = parser.parse_args(argv)
     try:
-        evaluator(args.importance)
         config_file = args.sweep_dir / "multirun.yaml"
         if not config_file.is_file():
             raise UserError(f"{args.sweep_dir}: no multirun.yaml; is it the sweep dir of a python train.py -m run?")

@@ -38,6 +38,7 @@ from tunelab.errors import UserError, report
 from tunelab.training.hydra_hooks.resolvers import run_id
 from tunelab.training.hydra_hooks.sweep_summary import CONFIRM_PREFIX
 from tunelab.training.optuna_storage import TRIAL_ENV, open_storage
+from tunelab.training.run.resume import override_key
 from tunelab.training.run.run_files import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -140,10 +141,7 @@ class OptunaSweeper(Sweeper):
         try:
             for _ in range(size):
                 trials.append(self.ask(study))
-            jobs = [
-                [*self.space.fixed, *(self.space.override(k, v) for k, v in t.params.items()), *self.job_settings(t)]
-                for t in trials
-            ]
+            jobs = [[*self.overrides(t.params), *self.job_settings(t)] for t in trials]
             returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
             for trial, ret in zip(trials, returns, strict=True):
                 error = tell(study, trial, ret, len(study.directions))
@@ -164,11 +162,9 @@ class OptunaSweeper(Sweeper):
         if not best:
             log.warning("no trial completed, so no configuration is confirmed on seeds")
             return
-        fixed = [o for o in self.space.fixed if o.lstrip("+~").partition("=")[0] != "seed"]
         jobs = [
             [
-                *fixed,
-                *(self.space.override(k, v) for k, v in trial.params.items()),
+                *self.overrides(trial.params, but="seed"),
                 f"seed={seed}",
                 f"hydra.sweep.subdir={CONFIRM_PREFIX}{trial.number}_seed{seed}",
             ]
@@ -178,6 +174,11 @@ class OptunaSweeper(Sweeper):
         numbers = ", ".join(str(t.number) for t in best)
         log.info(f"Confirming trials {numbers} on seeds {self.seeds}: {len(jobs)} jobs")
         self.launcher.launch(jobs, initial_job_idx=len(study.trials))
+
+    def overrides(self, params: dict[str, Any], but: str | None = None) -> list[str]:
+        """A job's overrides for a trial's `params`: the command line's fixed ones (less the key `but`), then them."""
+        fixed = [o for o in self.space.fixed if override_key(o) != but]
+        return [*fixed, *(self.space.override(k, v) for k, v in params.items())]
 
     def custom_space(self) -> Callable[[DictConfig, optuna.Trial], None] | None:
         if not self.custom_search_space:

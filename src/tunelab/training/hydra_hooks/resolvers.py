@@ -41,7 +41,7 @@ def digest(text: object) -> str:
 
 
 def register() -> None:
-    from tunelab.training.run.naming import run_dir_name, run_name  # naming reads Hydra's config, which imports more
+    from tunelab.training.run.naming import run_dir_name, run_name  # here: naming imports this module (digest)
 
     OmegaConf.register_new_resolver("run_id", run_id, replace=True)
     OmegaConf.register_new_resolver("or", first_set, replace=True)

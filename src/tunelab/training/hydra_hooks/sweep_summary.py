@@ -66,10 +66,11 @@ class SweepSummary(Callback):
             return
         params, constants = split_overrides(rows)
         searched = [r for r in rows if not r["job"].startswith(CONFIRM_PREFIX)]
+        confirming = [r for r in rows if r["job"].startswith(CONFIRM_PREFIX)]
         groups = sorted(group_rows(searched, params), key=lambda g: sort_key(g, metric, sign))
         if len(objectives) > 1:
             mark_front(groups, objectives, signs)
-        confirmed = confirmed_groups([r for r in rows if r not in searched], groups, params, metric, sign)
+        confirmed = confirmed_groups(confirming, groups, params, metric, sign)
         write_text_atomic(root / "sweep_summary.csv", to_csv(rows, job_columns(rows, params)))
         write_text_atomic(root / "sweep_groups.csv", to_csv(groups, group_columns(groups, params)))
         if confirmed:

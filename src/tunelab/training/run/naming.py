@@ -14,10 +14,11 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from tunelab.training.hydra_hooks.resolvers import digest
+from tunelab.training.run.resume import override_key
+from tunelab.training.run.sweep_resume import in_multirun
 
 # Overrides that say where and how a run is recorded or shown, not what it trains: no part of its name
 # (nor are a single run's data and model choices, which its name starts with).
@@ -37,10 +38,6 @@ NOT_NAMED_PREFIXES = ("hydra.", "paths.", "logger.", "callbacks.", "trainer.enab
 LONGEST = 120  # characters; longer names end in a digest of the whole (a file name holds at most 255 bytes)
 
 
-def in_sweep() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
 def varied_overrides() -> list[str]:
     """This sweep job's overrides whose key the sweep varies (none outside a sweep), in the job's order.
 
@@ -49,7 +46,7 @@ def varied_overrides() -> list[str]:
     `hydra.sweeper.params`; and any key this job got beyond the command line's fixed ones (an Optuna
     `custom_search_space` draws keys that no config lists; a confirmation job its seed).
     """
-    if not in_sweep():
+    if not in_multirun():
         return []
     sweep_file = Path(HydraConfig.get().sweep.dir) / "multirun.yaml"
     if not sweep_file.is_file():
@@ -71,7 +68,7 @@ def varied_overrides() -> list[str]:
 
 def varied_keys() -> set[str]:
     """The hyperparameter keys (`optimizer/lr`) of this sweep job's varied overrides."""
-    return {o.partition("=")[0].lstrip("+~").replace(".", "/") for o in varied_overrides()}
+    return {override_key(o).replace(".", "/") for o in varied_overrides()}
 
 
 def run_name() -> str:
@@ -82,7 +79,7 @@ def run_name() -> str:
         ]
         if len(existing) == 1:
             return existing[0]
-    if in_sweep():
+    if in_multirun():
         parts = varied_overrides() or [f"job_{HydraConfig.get().job.num}"]
     elif HydraConfig.initialized():
         hydra = HydraConfig.get()
@@ -106,7 +103,7 @@ def short(override: str) -> str:
 
 
 def named(override: str) -> bool:
-    key = override.lstrip("+~").partition("=")[0]
+    key = override_key(override)
     return key not in NOT_NAMED and not key.startswith(NOT_NAMED_PREFIXES)
 
 
@@ -115,4 +112,4 @@ def run_dir_name() -> str:
     if not HydraConfig.initialized():
         return ""
     output = Path(HydraConfig.get().runtime.output_dir)
-    return f"{output.parent.name}/{output.name}" if in_sweep() else output.name
+    return f"{output.parent.name}/{output.name}" if in_multirun() else output.name
