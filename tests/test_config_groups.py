@@ -22,6 +22,7 @@ GROUPS = [
     "scheduler",
     "clipping",
     "early_stopping",
+    "finetune",
     "precision",
     "trainer",
     "logger",
@@ -79,7 +80,7 @@ def cifar_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fmnist_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("fashion_mnist")
-    write_set(root, n_train=40, n_test=20)
+    write_set(root, n_train=200, n_test=20)  # recipes on 5 of the 10 classes still fill a batch
     return root
 
 
@@ -88,10 +89,10 @@ def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir, cifa
     overrides = [f"{group}={option}"]
     if group == "data" and option == "csv":
         overrides.append(f"data.path={ett_dir / 'ETTh2.csv'}")
-    fmnist = option == "fashion_mnist" if group == "data" else group == "experiment" and option.startswith("fmnist")
+    fmnist = option == "fashion_mnist" if group == "data" else group == "experiment" and "fmnist" in option
     if fmnist:  # a generated set in the official format
         overrides += [f"data.root={fmnist_root}", "data.checksums=false", "data.val_size=20", "data.batch_size=16"]
-        overrides += [] if group == "experiment" else ["model=cnn"]
+        overrides += ["data.per_class=null"] if group == "experiment" else ["model=cnn"]
     cifar = (group == "data" and option == "cifar10") or (group == "model" and option in IMAGE_MODELS)
     cifar |= group == "experiment" and option.startswith("cifar10")
     images = cifar or fmnist
@@ -104,7 +105,7 @@ def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir, cifa
 
     datamodule, task = build_data_and_task(cfg)
     x, y = next(iter(datamodule.train_dataloader()))
-    assert task(x).shape == ((len(y), 10) if images else y.shape)
+    assert task(x).shape == ((len(y), len(datamodule.classes)) if images else y.shape)
     loggers = instantiate_each(cfg.logger)
     callbacks = build_callbacks(cfg, loggers)
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from tunelab.errors import UserError, quiet_write_failures, report, user_message
 from tunelab.training.callbacks.pruning import trial_pruning
 from tunelab.training.callbacks.thread_share import ThreadShare
+from tunelab.training.finetune import prepare_finetune
 from tunelab.training.hydra_hooks import resolvers
 from tunelab.training.run.checks import check_checkpoint, check_config, check_monitors
 from tunelab.training.run.hparams import log_hparams, run_hparams
@@ -49,6 +50,7 @@ class Job:
     ckpt_path: str | None
     objectives: list[str]  # optimized_metric (one or several), or the task's own when that is null
     started: float
+    pretrained: dict  # finetune.from: the checkpoint, the tensors loaded and those started anew
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -65,20 +67,21 @@ def prepare(cfg: DictConfig) -> Job:
     check_monitors(cfg, model.val_metric_names)
     given = cfg.get("optimized_metric")
     objectives = [given] if isinstance(given, str) else list(given or []) or [model.optimized_metric]
-    loggers = instantiate_each(cfg.get("logger"))
-    pruning = trial_pruning(cfg, objectives)  # a job of a pruned Optuna search reports to its trial
-    callbacks = build_callbacks(cfg, loggers) + ([pruning] if pruning else []) + thread_setting(cfg)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-
     # resume=<run dir> runs in that dir (conf/hydra/default.yaml) and continues from its last.ckpt
     ckpt_path = cfg.ckpt_path or ("last" if cfg.resume else None)
+    pretrained, freeze = prepare_finetune(cfg.finetune, model, resuming=ckpt_path is not None)
+    loggers = instantiate_each(cfg.get("logger"))
+    pruning = trial_pruning(cfg, objectives)  # a job of a pruned Optuna search reports to its trial
+    callbacks = build_callbacks(cfg, loggers) + ([pruning] if pruning else []) + thread_setting(cfg) + freeze
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
     # "best" names no file before fit; "last" is this run dir's last.ckpt when there is one
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     given = {"last": last, "best": None, None: None}.get(ckpt_path, ckpt_path)
     if given is not None and Path(given).is_file():
         check_checkpoint(given, model, "resume" if cfg.resume else "ckpt_path")
     tuned = tune(trainer, model, datamodule, cfg.tune) if cfg.tune.lr_find or cfg.tune.batch_size else {}
-    return Job(datamodule, model, trainer, loggers, pruning, tuned, ckpt_path, objectives, started)
+    return Job(datamodule, model, trainer, loggers, pruning, tuned, ckpt_path, objectives, started, pretrained)
 
 
 def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
@@ -108,6 +111,7 @@ def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
         "best_checkpoint": best or None,
         "seconds": round(time.perf_counter() - job.started, 2),
         "tuned": job.tuned,
+        **({"finetune": job.pretrained} if job.pretrained else {}),
         "threads": torch.get_num_threads(),  # torch's threads at the end (ThreadShare may change them per epoch)
     }
     if trainer.is_global_zero:

@@ -39,6 +39,8 @@ class ConvGroup(nn.Sequential):
 class AirbenchNet(nn.Module):
     """32x32 images -> 2x2 whitening (31x31) -> groups (15, 7, 3) -> 3x3 max pool -> linear -> logits * scale."""
 
+    output_modules = ("head",)  # sized by the classes: fine-tuning starts it anew where they differ
+
     def __init__(
         self,
         in_channels: int = 3,

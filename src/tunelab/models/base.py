@@ -30,6 +30,8 @@ class Forecaster(nn.Module):
     """
 
     ci_only = False  # a net that is channel independent whatever model.net.channel_independent says
+    # parts sized by the task (channels, horizon): fine-tuning starts them anew where their shapes differ
+    output_modules: tuple[str, ...] = ("affine_weight", "affine_bias")
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ class LinearForecaster(Forecaster):
     """One linear map from the input window to the horizon, shared by every channel (NLinear with norm=last)."""
 
     ci_only = True
+    output_modules = (*Forecaster.output_modules, "linear")
 
     def __init__(self, **kwargs) -> None:
         kwargs["channel_independent"] = True

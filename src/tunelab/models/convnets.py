@@ -27,6 +27,8 @@ class SmallCNN(nn.Module):
     The dense layer reads the 64 maps of (H / 4) x (W / 4) pixels: 8 x 8 for CIFAR, 7 x 7 for Fashion-MNIST.
     """
 
+    output_modules = ("classifier.4",)  # sized by the classes: fine-tuning starts it anew where they differ
+
     def __init__(
         self,
         in_channels: int = 3,
@@ -68,6 +70,8 @@ class ResNet9(nn.Module):
     The DAWNBench ResNet-9 (Page, 2018), which reaches 94% on CIFAR-10 in a few dozen GPU epochs;
     `width` scales every layer, `scale` multiplies the logits as in the original.
     """
+
+    output_modules = ("net.8",)  # the final linear layer, sized by the classes
 
     def __init__(
         self,

@@ -47,6 +47,8 @@ class RecurrentForecaster(Forecaster):
       map turns each output state into `seg_len` values.
     """
 
+    output_modules = (*Forecaster.output_modules, "head", "position", "channel")
+
     def __init__(
         self,
         cell: str = "lstm",

@@ -35,6 +35,7 @@ class TrainingTask(L.LightningModule):
     ) -> None:
         super().__init__()
         self.bias_lr_scale = bias_lr_scale  # lr multiplier of biases and norm parameters (airbench: 64)
+        self.lr_scales: dict[str, float] = {}  # lr multiplier per part (`net.embed`), set by the finetune group
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler)
@@ -74,7 +75,7 @@ class TrainingTask(L.LightningModule):
         self.optimizer_factory = functools.partial(self.optimizer_factory, lr=lr)
 
     def configure_optimizers(self) -> dict | tuple[list, list]:
-        optimizer = build_optimizer(self.optimizer_factory, self, self.bias_lr_scale)
+        optimizer = build_optimizer(self.optimizer_factory, self, self.bias_lr_scale, self.lr_scales)
         params = dict(self.scheduler_config)
         name, interval = params.pop("name"), params.pop("interval", "epoch")
         warmup, monitor = int(params.pop("warmup", 0)), params.pop("monitor", None)

@@ -6,6 +6,7 @@ device-side batches and augmentation, and what the net needs to know, is shared.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -18,7 +19,12 @@ from tunelab.errors import UserError
 
 
 class ImageDataModule(DeviceLoaders, L.LightningDataModule):
-    """Labelled images for a classifier: `val_size` training images held out (seeded), the test set as is."""
+    """Labelled images for a classifier: `val_size` training images held out (seeded), the test set as is.
+
+    `classes` keeps those classes only, in every split, relabelled 0..k-1 in the order given (a model
+    pretrained on some classes, fine-tuned on others); `per_class` keeps that many training images of
+    each class, the first ones in the seeded order, with validation and test unchanged (little data).
+    """
 
     def __init__(
         self,
@@ -29,12 +35,18 @@ class ImageDataModule(DeviceLoaders, L.LightningDataModule):
         augment: dict | None = None,
         channels_last: bool = False,
         split_seed: int = 0,
+        classes: Sequence[int] | None = None,
+        per_class: int | None = None,
     ) -> None:
         super().__init__()
         if batch_size <= 0 or eval_batch_size <= 0:
             raise UserError(
                 f"data.batch_size and data.eval_batch_size must be positive; got {batch_size}, {eval_batch_size}"
             )
+        if per_class is not None and (not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1):
+            raise UserError(f"data.per_class must be a positive integer or null; got {per_class!r}")
+        self.keep_classes = None if classes is None else list(classes)
+        self.per_class = per_class
         self.root, self.val_size, self.split_seed = Path(root), val_size, split_seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.augment = Augment(**(augment or {}))
@@ -66,8 +78,41 @@ class ImageDataModule(DeviceLoaders, L.LightningDataModule):
             "test": (data["test_images"], data["test_labels"]),
         }
         self.classes = data["classes"]
+        if self.keep_classes is not None:
+            self.select_classes(self.keep_classes)
+        if self.per_class is not None:
+            self.limit_per_class(self.per_class)
         train = self.splits["train"][0].float().div(255)
         self.mean, self.std = train.mean(dim=(0, 2, 3)), train.std(dim=(0, 2, 3))
+
+    def select_classes(self, keep: list[int]) -> None:
+        """Only the images of `keep` in every split, labelled by their position in `keep`."""
+        n = len(self.classes)
+        if not keep or len(set(keep)) != len(keep) or any(not isinstance(c, int) or not 0 <= c < n for c in keep):
+            raise UserError(f"data.classes must list distinct class indices in 0-{n - 1}; got {keep}")
+        relabel = torch.full((n,), -1, dtype=torch.long)
+        relabel[torch.tensor(keep)] = torch.arange(len(keep))
+        for split, (images, labels) in self.splits.items():
+            kept = relabel[labels] >= 0
+            self.splits[split] = (images[kept], relabel[labels[kept]])
+        self.classes = [self.classes[c] for c in keep]
+
+    def limit_per_class(self, n: int) -> None:
+        """The first `n` training images of each class (the split's order is already seeded and shuffled)."""
+        images, labels = self.splits["train"]
+        counts = torch.bincount(labels, minlength=len(self.classes))
+        short = int(counts.argmin())
+        if counts[short] < n:
+            raise UserError(
+                f"data.per_class={n}, but class '{self.classes[short]}' has {int(counts[short])} training images"
+            )
+        # rank of each image among those of its class, in split order
+        rank = torch.empty_like(labels)
+        for c in range(len(self.classes)):
+            where = (labels == c).nonzero().squeeze(1)
+            rank[where] = torch.arange(len(where))
+        kept = rank < n
+        self.splits["train"] = (images[kept], labels[kept])
 
     # -- what the model needs to know ----------------------------------------------------------------
     kind = "classify"

@@ -27,6 +27,10 @@ class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
 
     Feature modes: `S` predicts the target(s) from their own past, `M` predicts every column from
     every column, `MS` predicts the target(s) from every column.
+
+    `train_fraction` < 1 trains on the last rows of the training period only (little data for a
+    fine-tuned model). The scaler is still fit on the whole training period, as the few-shot protocol
+    of Time-Series-Library does, so val and test windows stay exactly those of a run on every row.
     """
 
     def __init__(
@@ -41,6 +45,7 @@ class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
         stride: int = 1,
         borders: Sequence[int] | None = None,
         ratios: Sequence[float] | None = (0.7, 0.1, 0.2),
+        train_fraction: float = 1.0,
         scaler: str = "standard",
         missing: str = "error",
         batch_size: int = 32,
@@ -56,6 +61,10 @@ class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
         for key, value in (("seq_len", seq_len), ("horizon", horizon), ("stride", stride), ("batch_size", batch_size)):
             if not isinstance(value, int) or value <= 0:
                 raise UserError(f"data.{key} must be a positive integer; got {value!r}")
+        fraction_ok = isinstance(train_fraction, int | float) and not isinstance(train_fraction, bool)
+        if not fraction_ok or not 0 < train_fraction <= 1:
+            raise UserError(f"data.train_fraction must be in (0, 1]; got {train_fraction!r}")
+        self.train_fraction = float(train_fraction)
         self.path = Path(path) if path is not None else None
         self.targets = [target] if isinstance(target, str) else list(target)
         self.features, self.date_column, self.columns = features, date_column, columns
@@ -100,6 +109,8 @@ class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
         train_start, train_end = ranges["train"]
         self.offset, self.spread = fit_scaler(values[train_start:train_end], self.scaler)
         scaled = torch.as_tensor((values - self.offset) / self.spread, dtype=torch.float32)
+        kept_rows = round(self.train_fraction * (train_end - train_start))
+        ranges["train"] = (train_end - kept_rows, train_end)  # the last rows, next to validation
 
         need = self.seq_len + self.horizon
         for split, (start, end) in ranges.items():

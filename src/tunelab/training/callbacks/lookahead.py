@@ -29,7 +29,9 @@ class Lookahead(Callback):
 
     @staticmethod
     def tracked(pl_module: L.LightningModule) -> list[torch.Tensor]:
-        params = [p.data for p in pl_module.parameters() if p.requires_grad]
+        # every parameter, frozen ones too (unchanged, so a no-op): one that finetune.unfreeze_at_epoch
+        # unfreezes mid-fit keeps the list's length
+        params = [p.data for p in pl_module.parameters()]
         return params + [b for b in pl_module.buffers() if b.is_floating_point()]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

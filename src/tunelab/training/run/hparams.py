@@ -23,7 +23,7 @@ Scalar = bool | int | float | str
 # Groups that say how to run, not what is trained: their choices are not hyperparameters.
 RUN_GROUPS = ("paths", "logger", "callbacks", "debug", "hparams_search", "pruner", "trainer")
 # Sections whose settings are hyperparameters, and the keys in them that are plumbing or protocol.
-SECTIONS = ("data", "model", "optimizer", "scheduler", "clipping", "early_stopping")
+SECTIONS = ("data", "model", "optimizer", "scheduler", "clipping", "early_stopping", "finetune")
 PLUMBING = {"_target_", "_partial_", "path", "root", "url", "sha256", "md5", "date_column", "borders"}
 PLUMBING |= {"monitor", "mode"}  # early stopping's: fixed by the task, not tuned
 TRAINER_KEYS = ("precision", "max_epochs", "accumulate_grad_batches")
