@@ -89,6 +89,20 @@ CASES = [
         ["model=segrnn", "model.net.seg_len=4", "model.net.channel_independent=false", "data.features=M"],
         ["model.net.channel_embedding needs", "channel_independent=true"],
     ),
+    ("training share of zero", GOOD, ["data.train_fraction=0"], ["data.train_fraction must be in (0, 1]; got 0"]),
+    (
+        "fine-tuning from nowhere",
+        GOOD,
+        ["finetune=weights", "finetune.from=absent_run"],
+        ["finetune.from: no checkpoint file or run dir at absent_run"],
+    ),
+    ("freezing a part the net lacks", GOOD, ["finetune.freeze=[encoder]"], ["finetune.freeze", "'encoder'", "layers"]),
+    (
+        "a negative lr scale",
+        GOOD,
+        ["finetune.lr_scales={layers: -1}"],
+        ["finetune.lr_scales.layers must be a positive number; got -1"],
+    ),
 ]
 
 

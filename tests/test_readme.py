@@ -89,6 +89,14 @@ BENCH_RUNS = {
         ],
         "| fmnist_airbench/v2 | data.checksums=false data.val_size=100 data.batch_size=50 trainer.max_epochs=1",
     ),
+    "bench/finetune.py": (
+        # the generated set of the walkthrough's data/fashion_mnist; every finetune.py command ends with its tables
+        [
+            *["--amounts", "10", "--seeds", "0", "--csv", "finetune.csv", "--overrides", "data.checksums=false"],
+            *["data.val_size=100", "data.batch_size=16", "trainer.max_epochs=1", "trainer.limit_train_batches=2"],
+        ],
+        "| finetune_fmnist/v1 | 10 | data.checksums=false data.val_size=100 data.batch_size=16 trainer.max_epochs=1",
+    ),
     "bench/epoch_time.py": (["--lengths", "96", "--batches", "1", "--repeats", "1"], "per-timestep LSTM-64 at L=96: "),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
     "bench/overhead.py": (["--steps", "30", "--repeats", "1"], "default: ratio d/a "),
@@ -131,6 +139,8 @@ def run_command(command: str, cwd: Path) -> None:
         extra += ["hydra.sweeper.confirm.seeds=[0]"]  # the hparams_search configs confirm their best on 3 seeds
         args += SHORT + (extra if "hparams_search" in command or "hydra/sweeper=" in command else [])
         args += ["tune.lr_find_steps=20", "tune.batch_size_trials=2"] if "tune." in command else []
+        if "fmnist" in command:  # the generated set: 300 training images, not 55,000
+            args += ["data.checksums=false", "data.val_size=100", "data.batch_size=16", "data.per_class=10"]
         if "cifar10" in command:  # the generated archive is not the official one; a full ResNet is slow here
             args += ["data.md5=null"] + (["model.net.width=8"] if "resnet" in command else [])
         result = run_train(args[2:], cwd=cwd)
