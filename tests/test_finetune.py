@@ -132,7 +132,7 @@ def test_frozen_parts_stay_until_the_unfreeze_epoch_then_train_at_the_scaled_rat
     pre = pretrain(tmp_path)
     keys = ["finetune=gradual", f"finetune.from={pre}", "finetune.unfreeze_at_epoch=2"]
     keys += ["finetune.backbone_lr_scale=0.1"]
-    cfg = compose_cfg([*SMALL, "trainer.max_epochs=3", "optimizer.lr=0.01", *keys], tmp_path / "ft")
+    cfg = compose_cfg([*SMALL, "trainer.max_epochs=3", "optimizer.lr=0.01", *keys, "logger=csv"], tmp_path / "ft")
     job = prepare(cfg)
     start = {k: v.detach().clone() for k, v in job.model.net.named_parameters()}
     snapshots = Snapshots()
@@ -146,6 +146,9 @@ def test_frozen_parts_stay_until_the_unfreeze_epoch_then_train_at_the_scaled_rat
         assert not torch.equal(snapshots.params[epoch]["head.weight"], start["head.weight"])
     assert all(not torch.equal(snapshots.params[2][k], start[k]) for k in frozen)
     assert snapshots.lrs[2] == pytest.approx({"layers": 0.001, "rest": 0.01})
+    (curves,) = Path(cfg.paths.output_dir).rglob("metrics.csv")
+    header = curves.read_text().splitlines()[0].split(",")
+    assert {"train/lr/layers", "train/lr/rest"} <= set(header)  # the LR monitor shows each group
 
 
 def test_lr_scales_give_each_part_its_group_also_while_frozen():
