@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from omegaconf import OmegaConf
-from result_rows import append_row, machine, read_rows, write_readme
+from result_rows import append_row, machine, read_rows, stat, write_readme
 
 from tunelab.cli import compose_train
 from tunelab.train import train
@@ -64,12 +64,6 @@ def measure(task: str, start: str, amount: str, seed: int, args: argparse.Namesp
         "minutes": f"{(time.perf_counter() - started) / 60:.1f}",
         "machine": machine(),
     }
-
-
-def stat(values: list[float]) -> str:
-    """Mean ± sample std (the mean alone for one run)."""
-    spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
-    return f"{statistics.mean(values):.4f}{spread}"
 
 
 def tables(rows: list[dict[str, str]]) -> str:

@@ -7,6 +7,7 @@ import csv
 import os
 import platform
 import re
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,12 @@ def machine() -> str:
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name()}"
     return f"CPU {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def stat(values: list[float]) -> str:
+    """Mean ± sample std (the mean alone for one run)."""
+    spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.4f}{spread}"
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
