@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from tunelab.errors import UserError
+from tunelab.training.run.checks import saved_state
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,7 @@ def load_pretrained(net: nn.Module, source: str, fresh: Sequence[str]) -> dict:
     for name in fresh:
         part_of(net, name, "finetune.fresh")
     path = checkpoint_of(source)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    except Exception as err:  # torch raises several types for a file that is not a checkpoint
-        first = str(err).splitlines()[0]
-        raise UserError(f"finetune.from: {path} is not a checkpoint of this project ({first})") from err
+    state = saved_state(path, "finetune.from")
     saved = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
     own = net.state_dict()
     outputs = getattr(net, "output_modules", ())

@@ -68,12 +68,17 @@ def check_monitors(cfg: DictConfig, logged: Sequence[str]) -> None:
             raise UserError(f"{key} must name a metric the task logs in validation ({names}); got {metric!r}")
 
 
-def check_checkpoint(path: str | Path, model: nn.Module, key: str) -> None:
-    """The checkpoint at `path` must hold weights of `model`'s names and shapes (loaded weights_only)."""
+def saved_state(path: str | Path, key: str) -> dict:
+    """The state_dict of the checkpoint at `path` (loaded weights_only); UserError naming `key` if it is none."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     except Exception as err:  # torch raises several types for a file that is not a checkpoint
         raise UserError(f"{key}: {path} is not a checkpoint of this project ({str(err).splitlines()[0]})") from err
+
+
+def check_checkpoint(path: str | Path, model: nn.Module, key: str) -> None:
+    """The checkpoint at `path` must hold weights of `model`'s names and shapes (loaded weights_only)."""
+    state = saved_state(path, key)
     expected = model.state_dict()
     missing, extra = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
     shapes = {k: (tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items() if k in state}
