@@ -62,9 +62,9 @@ class Stepper:
         self.step(self.batches[0])  # warm-up: allocations, first-call dispatch
 
     def step(self, batch) -> None:
-        x, y = batch
+        x, y, start = batch
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.task.loss_fn(self.task(x), y)
+        loss = self.task.loss_fn(self.task(x, start), y)
         loss.backward()
         self.optimizer.step()
 

@@ -76,8 +76,8 @@ class BareModule(L.LightningModule):
         self.net, self.optimizer_factory = net, optimizer
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.mse_loss(self.net(x), y)
+        x, y, start = batch
+        return F.mse_loss(self.net(x, start), y)
 
     def configure_optimizers(self):
         return build_optimizer(self.optimizer_factory, self.net)
@@ -122,9 +122,9 @@ def plain_rate(cfg, steps: int, per_sample: bool = False) -> float:
     loader = train_loader(datamodule, per_sample)
     done, start = 0, 0.0
     while done < steps:
-        for x, y in loader:
+        for x, y, start in loader:
             optimizer.zero_grad(set_to_none=True)
-            F.mse_loss(net(x), y).backward()
+            F.mse_loss(net(x, start), y).backward()
             optimizer.step()
             done += 1
             if done == WARMUP:

@@ -104,8 +104,10 @@ def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir, cifa
     OmegaConf.resolve(cfg)  # every interpolation resolves
 
     datamodule, task = build_data_and_task(cfg)
-    x, y = next(iter(datamodule.train_dataloader()))
-    assert task(x).shape == ((len(y), len(datamodule.classes)) if images else y.shape)
+    batch = next(iter(datamodule.train_dataloader()))
+    x, y = batch[0], batch[1]
+    out = task(x) if images else task(x, batch.start)
+    assert out.shape == ((len(y), len(datamodule.classes)) if images else y.shape)
     loggers = instantiate_each(cfg.logger)
     callbacks = build_callbacks(cfg, loggers)
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():

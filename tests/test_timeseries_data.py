@@ -56,16 +56,17 @@ def test_scaler_sees_only_training_rows(ett_dir):
 def test_windows_are_consecutive_rows(ett_dir):
     dm = ett(ett_dir, seq_len=8, horizon=4, scaler="none")
     raw = pd.read_csv(ett_dir / "ETTh1.csv")["OT"].to_numpy(dtype=np.float32)
-    x, y = dm.datasets["test"][5]
+    x, y, first = dm.datasets["test"][5]
     start = 11520 - 8 + 5
     np.testing.assert_allclose(x[:, 0].numpy(), raw[start : start + 8])
     np.testing.assert_allclose(y[:, 0].numpy(), raw[start + 8 : start + 12])
+    assert int(first) == start  # the row of the whole series, whatever the split
 
 
 @pytest.mark.parametrize(("features", "n_in", "n_out"), [("S", 1, 1), ("M", 7, 7), ("MS", 7, 1)])
 def test_feature_modes(ett_dir, features, n_in, n_out):
     dm = ett(ett_dir, features=features, seq_len=24, horizon=12)
-    x, y = dm.datasets["train"][0]
+    x, y, _ = dm.datasets["train"][0]
     assert x.shape == (24, n_in) and y.shape == (12, n_out)
     assert (dm.n_inputs, dm.n_outputs) == (n_in, n_out)
     if features == "MS":  # the target is predicted, the inputs include it

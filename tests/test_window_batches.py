@@ -9,6 +9,7 @@ import torch
 
 from tunelab.data import SyntheticSeriesDataModule
 from tunelab.data.series.window_batches import WindowBatches
+from tunelab.data.series.windows import Windows
 
 AUGMENT = {"jitter": 0.3, "scale": 0.2, "shift": 4}
 
@@ -24,9 +25,8 @@ def windows(dm, split: str, augment: bool = False, **batching) -> WindowBatches:
     return WindowBatches.from_dataset(dm.datasets[split], torch.device("cpu"), augment, batch_size=32, **batching)
 
 
-def stacked(batches) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*batches, strict=True)
-    return torch.cat(xs), torch.cat(ys)
+def stacked(batches) -> Windows:
+    return Windows(*(torch.cat(parts) for parts in zip(*batches, strict=True)))
 
 
 @pytest.mark.parametrize("split", ["train", "val", "test"])
@@ -34,9 +34,11 @@ def test_device_windows_equal_the_per_sample_windows(split):
     dm = module()
     dataset, batches = dm.datasets[split], windows(dm, split)
     idx = torch.tensor([0, 5, len(dataset) - 1, 17])
-    x, y = batches.gather(idx, 0, torch.Generator())
+    batch = batches.gather(idx, 0, torch.Generator())
     for row, i in enumerate(idx.tolist()):
-        assert torch.equal(x[row], dataset[i][0]) and torch.equal(y[row], dataset[i][1])
+        assert all(torch.equal(got[row], want) for got, want in zip(batch, dataset[i], strict=True))
+    x, y, start = batch
+    assert torch.equal(start, idx + dm.ranges[split][0])  # rows of the whole series
     assert x.shape == (4, 24, 3) and y.shape == (4, 8, 1)
 
 
@@ -46,14 +48,12 @@ def test_every_evaluation_window_appears_exactly_once_in_order(split):
     loader = dm.val_dataloader() if split == "val" else dm.test_dataloader()
     dataset = dm.datasets[split]
     assert len(dataset) % 32 != 0  # so the last batch is partial, and kept
-    x, y = stacked(loader)
-    expected_x, expected_y = _collate(dataset)
-    assert torch.equal(x, expected_x) and torch.equal(y, expected_y)
+    got, expected = stacked(loader), _collate(dataset)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
 
 
-def _collate(dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*(dataset[i] for i in range(len(dataset))), strict=True)
-    return torch.stack(xs), torch.stack(ys)
+def _collate(dataset) -> Windows:
+    return Windows(*(torch.stack(parts) for parts in zip(*(dataset[i] for i in range(len(dataset))), strict=True)))
 
 
 def test_shuffling_is_seeded_by_seed_and_epoch():
@@ -73,8 +73,8 @@ def test_shuffling_is_seeded_by_seed_and_epoch():
 def test_training_pass_covers_each_window_at_most_once_with_the_last_partial_batch():
     dm = module()
     batches = windows(dm, "train", shuffle=True, seed=3)
-    x, _ = stacked(batches)
-    expected, _ = _collate(dm.datasets["train"])
+    x = stacked(batches).x
+    expected = _collate(dm.datasets["train"]).x
     assert len(x) == len(expected) and len(batches) == -(-len(expected) // 32)
     assert torch.equal(x[x[:, 0, 0].argsort()], expected[expected[:, 0, 0].argsort()])
 
@@ -104,24 +104,24 @@ def test_augmentation_touches_training_batches_only():
         assert torch.equal(stacked(loader)[0], _collate(plain.datasets[split])[0])
     train = augmented.train_dataloader()
     assert train.jitter == 0.3 and train.shift == 4
-    x, _ = next(iter(train))
-    reference, _ = next(iter(plain.train_dataloader()))
+    x = next(iter(train)).x
+    reference = next(iter(plain.train_dataloader())).x
     assert not torch.equal(x, reference)
 
 
 def test_shifted_windows_are_windows_of_the_series():
     dm = module(augment={"shift": 6}, features="S")
-    x, y = next(iter(windows(dm, "train", augment=True, shuffle=True, seed=0)))
+    x, y, start = next(iter(windows(dm, "train", augment=True, shuffle=True, seed=0)))
     series = dm.datasets["train"].series[:, 0]
     every = series.unfold(0, 24 + 8, 1)  # all consecutive runs of input + target rows
-    for whole in torch.cat([x, y], dim=1)[:, :, 0]:
-        assert (every == whole).all(dim=1).any()
+    for whole, first in zip(torch.cat([x, y], dim=1)[:, :, 0], start, strict=True):
+        assert torch.equal(every[first], whole)  # and `start` says which: the shifted row
 
 
 def test_scale_multiplies_input_and_target_by_one_factor_per_window():
     dm = module(augment={"scale": 0.3}, features="S")
-    x, y = next(iter(windows(dm, "train", augment=True, seed=0)))  # ordered: window i is dataset[i]
-    ref_x, ref_y = _collate(dm.datasets["train"])
+    x, y, _ = next(iter(windows(dm, "train", augment=True, seed=0)))  # ordered: window i is dataset[i]
+    ref_x, ref_y, _ = _collate(dm.datasets["train"])
     ref_x, ref_y = ref_x[: len(x)], ref_y[: len(x)]
     factor = (x * ref_x).sum(dim=(1, 2)) / (ref_x * ref_x).sum(dim=(1, 2))
     assert factor.std() > 0.05  # each window its own factor

@@ -1,4 +1,5 @@
-"""What every forecasting network shares: instance normalisation, channel independence, output columns."""
+"""What every forecasting network shares: instance normalisation, channel independence, output columns,
+a learnable cycle and a linear path beside the core."""
 
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ class Forecaster(nn.Module):
     - `channel_independent`: every channel is forecast as its own univariate series by one shared
       core (PatchTST's channel independence), so the core sees 1 channel in and 1 out.
     - `output_cols`: which input channels are forecast (all for `M`, the target for `S` and `MS`).
+    - `cycle` (rows; 0: off): residual cycle forecasting (CycleNet, Lin et al., NeurIPS 2024). One
+      learnable value per phase of a period of `cycle` rows and per channel, starting at 0, is
+      subtracted from the window before everything else and added back to the forecast at the phases
+      it covers, so the core forecasts what the cycle leaves. A window's phase is its first row in the
+      whole series modulo `cycle` (`start`, from the data), so train, val and test windows read the same
+      cycle at the same hours. It comes first, before the window normalisation: the cycle belongs to the
+      series' clock, the level the norm removes to the window.
+    - `linear`: a linear map from the window to the horizon over time, shared by every channel, beside
+      the core; the forecast is their sum, so the core learns what the linear forecast misses (the
+      linear and recurrent paths of xLSTM-Mixer, Kraus et al. 2024). With norm `last` the path alone
+      is NLinear (`LinearForecaster` is exactly that).
 
     `core(x)` maps (batch', seq_len, core_inputs) to (batch', horizon, core_outputs). With channel
     independence batch' = batch * n_channels and row `b * n_channels + c` holds channel c of window b,
@@ -30,8 +42,9 @@ class Forecaster(nn.Module):
     """
 
     ci_only = False  # a net that is channel independent whatever model.net.channel_independent says
+    has_core = True  # False: the forecast is the linear path alone
     # parts sized by the task (channels, horizon): fine-tuning starts them anew where their shapes differ
-    output_modules: tuple[str, ...] = ("affine_weight", "affine_bias")
+    output_modules: tuple[str, ...] = ("affine_weight", "affine_bias", "cycle_values", "linear")
 
     def __init__(
         self,
@@ -41,6 +54,8 @@ class Forecaster(nn.Module):
         horizon: int,
         norm: str = "none",
         channel_independent: bool = False,
+        cycle: int = 0,
+        linear: bool = False,
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -59,12 +74,25 @@ class Forecaster(nn.Module):
         if norm == "revin":
             self.affine_weight = nn.Parameter(torch.ones(n_inputs))
             self.affine_bias = nn.Parameter(torch.zeros(n_inputs))
+        if isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 0:
+            raise UserError(f"model.net.cycle must be a period in rows (0: no cycle); got {cycle!r}")
+        self.cycle = cycle
+        if cycle:
+            self.cycle_values = nn.Parameter(torch.zeros(cycle, n_inputs))
+        self.linear = nn.Linear(seq_len, horizon) if linear else None
 
     def core(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, _, channels = x.shape
+    def forward(self, x: torch.Tensor, start: torch.Tensor | None = None) -> torch.Tensor:
+        """Forecast (batch, horizon, outputs) from windows x whose first rows in the series are `start`
+        (batch,); `start` is needed with a cycle only."""
+        if self.cycle:
+            if start is None:
+                raise ValueError("a net with model.net.cycle needs each window's first row: call net(x, start)")
+            phase = (start[:, None] + torch.arange(self.seq_len + self.horizon, device=x.device)) % self.cycle
+            cycle = self.cycle_values[phase]  # (batch, seq_len + horizon, channels)
+            x = x - cycle[:, : self.seq_len]
         if self.norm == "last":
             shift, spread = x[:, -1:, :].detach(), None
             x = x - shift
@@ -73,15 +101,26 @@ class Forecaster(nn.Module):
             spread = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
             x = (x - shift) / spread * self.affine_weight + self.affine_bias
 
-        if self.channel_independent:
-            y = self.core(x.transpose(1, 2).reshape(batch * channels, -1, 1))
-            y = y.reshape(batch, channels, self.horizon).transpose(1, 2)[..., self.output_cols]
-        else:
-            y = self.core(x)
+        y = self.backbone(x)
 
         cols = self.output_cols
         if self.norm == "revin":
             y = (y - self.affine_bias[cols]) / (self.affine_weight[cols] + 1e-10) * spread[..., cols]
         if self.norm != "none":
             y = y + shift[..., cols]
+        if self.cycle:
+            y = y + cycle[:, self.seq_len :, cols]
+        return y
+
+    def backbone(self, x: torch.Tensor) -> torch.Tensor:
+        """The normalised window to the normalised forecast: the core, the linear path, or their sum."""
+        y = 0.0
+        if self.has_core and self.channel_independent:
+            batch, _, channels = x.shape
+            y = self.core(x.transpose(1, 2).reshape(batch * channels, -1, 1))
+            y = y.reshape(batch, channels, self.horizon).transpose(1, 2)[..., self.output_cols]
+        elif self.has_core:
+            y = self.core(x)
+        if self.linear is not None:
+            y = y + self.linear(x.transpose(1, 2)).transpose(1, 2)[..., self.output_cols]
         return y

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from tunelab.errors import UserError
 from tunelab.models.base import Forecaster
@@ -36,15 +35,12 @@ class SeasonalNaive(Naive):
 
 
 class LinearForecaster(Forecaster):
-    """One linear map from the input window to the horizon, shared by every channel (NLinear with norm=last)."""
+    """The Forecaster's linear path alone: one linear map from the window to the horizon, shared by every
+    channel (NLinear with norm=last, and CycleNet/Linear with a cycle and norm=revin)."""
 
     ci_only = True
-    output_modules = (*Forecaster.output_modules, "linear")
+    has_core = False
 
     def __init__(self, **kwargs) -> None:
-        kwargs["channel_independent"] = True
+        kwargs.update(channel_independent=True, linear=True)
         super().__init__(**kwargs)
-        self.linear = nn.Linear(self.seq_len, self.horizon)
-
-    def core(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x.transpose(1, 2)).transpose(1, 2)

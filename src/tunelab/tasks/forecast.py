@@ -11,6 +11,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
+from tunelab.data.series.windows import Windows
 from tunelab.errors import UserError
 from tunelab.tasks.base import TrainingTask
 
@@ -30,6 +31,9 @@ class ForecastTask(TrainingTask):
 
     `val/mse`, `test/mse` (and `mae`) are on the scaled data, as forecasting papers report them;
     `*/mse_orig`, `*/mae_orig` undo the scaler, so they are in the data's own units.
+
+    Batches are `Windows` (x, y, start); the net is called as `net(x, start)`, `start` being each
+    window's first row in the series (a `Forecaster` with a cycle reads its phase from it).
     """
 
     kind = "forecast"
@@ -56,21 +60,21 @@ class ForecastTask(TrainingTask):
         self.test_orig = _metrics().clone(prefix="test/", postfix="_orig")
         self.val_metric_names = ("val/loss", *self.val_metrics.keys(), *self.val_orig.keys())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        return self.net(x, start)
 
     def unscale(self, y: torch.Tensor) -> torch.Tensor:
         return y * self.target_scale + self.target_offset
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = self.loss_fn(self(x).float(), y)
+    def training_step(self, batch: Windows, batch_idx: int) -> torch.Tensor:
+        x, y, start = batch
+        loss = self.loss_fn(self(x, start).float(), y)
         self.log_train_loss(loss, len(x))
         return loss
 
-    def _evaluate(self, batch, split: str, scaled: MetricCollection, orig: MetricCollection) -> None:
-        x, y = batch
-        pred = self(x).float()
+    def _evaluate(self, batch: Windows, split: str, scaled: MetricCollection, orig: MetricCollection) -> None:
+        x, y, start = batch
+        pred = self(x, start).float()
         self.log_eval_loss(split, self.loss_fn(pred, y), len(x))
         scaled.update(pred, y)
         orig.update(self.unscale(pred), self.unscale(y))
@@ -83,16 +87,16 @@ class ForecastTask(TrainingTask):
     def test_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "test", self.test_metrics, self.test_orig)
         if batch_idx == 0:  # a few windows for the forecast-vs-actual figure
-            x, y = batch
-            self.examples = (self.unscale(self(x[:3]).float()).cpu(), self.unscale(y[:3]).cpu())
+            x, y, start = batch
+            self.examples = (self.unscale(self(x[:3], start[:3]).float()).cpu(), self.unscale(y[:3]).cpu())
 
     def on_test_epoch_end(self) -> None:
         if getattr(self, "examples", None) is not None:
             self.log_figure("test/forecast", forecast_figure(*self.examples))
             self.examples = None
 
-    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self.unscale(self(batch[0]).float())
+    def predict_step(self, batch: Windows, batch_idx: int) -> torch.Tensor:
+        return self.unscale(self(batch.x, batch.start).float())
 
 
 def forecast_figure(pred: torch.Tensor, actual: torch.Tensor) -> plt.Figure:

@@ -129,6 +129,7 @@ class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
                 self.horizon,
                 # Evaluation scores every window (stride 1), as the benchmark protocols do.
                 stride=self.stride if split == "train" else 1,
+                first_row=start,
                 **(augment if split == "train" else {}),
             )
             for split, (start, end) in ranges.items()

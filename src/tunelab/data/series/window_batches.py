@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import torch
 
 from tunelab.data.batching import IndexBatches
-from tunelab.data.series.windows import WindowDataset
+from tunelab.data.series.windows import WindowDataset, Windows
 
 
 @dataclass
 class WindowBatches(IndexBatches):
-    """Batches of windows (x, y) of a split's scaled series: x its `seq_len` input rows from each start,
+    """Batches of `Windows` (x, y, start) of a split's scaled series: x its `seq_len` input rows from each start,
     y the `horizon` output rows after them. The same windows as `WindowDataset` (`from_dataset`), built
     for a whole batch by one gather instead of one Python call per window.
 
@@ -23,13 +23,14 @@ class WindowBatches(IndexBatches):
 
     inputs: torch.Tensor  # (rows, input channels), scaled, on the device
     outputs: torch.Tensor  # (rows, output channels), the forecast columns of the same rows
-    starts: torch.Tensor  # int64 first row of each window, on the device
+    starts: torch.Tensor  # int64 first row of each window in `inputs`, on the device
     seq_len: int
     horizon: int
     batch_size: int
     jitter: float = 0.0
     scale: float = 0.0
     shift: int = 0
+    first_row: int = 0  # the row of the whole series where `inputs` begins
 
     def __post_init__(self) -> None:
         self.input_steps = torch.arange(self.seq_len, device=self.device)
@@ -47,6 +48,7 @@ class WindowBatches(IndexBatches):
             starts=torch.as_tensor(dataset.starts, device=device),
             seq_len=dataset.seq_len,
             horizon=dataset.horizon,
+            first_row=dataset.first_row,
             **settings,
             **batching,
         )
@@ -55,7 +57,7 @@ class WindowBatches(IndexBatches):
     def items(self) -> torch.Tensor:
         return self.starts
 
-    def gather(self, idx: torch.Tensor, epoch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def gather(self, idx: torch.Tensor, epoch: int, gen: torch.Generator) -> Windows:
         start = self.starts[idx]
         if self.shift:
             offset = torch.randint(-self.shift, self.shift + 1, start.shape, generator=gen, device=self.device)
@@ -67,4 +69,4 @@ class WindowBatches(IndexBatches):
             x, y = x * factor, y * factor
         if self.jitter:
             x = x + self.jitter * torch.randn(x.shape, generator=gen, device=self.device)
-        return x, y
+        return Windows(x, y, start + self.first_row)

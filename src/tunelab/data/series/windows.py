@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import Dataset
@@ -38,8 +39,16 @@ def split_ranges(
     return {name: (start, end) for name, start, end in zip(SPLITS, starts, ends, strict=True)}
 
 
+class Windows(NamedTuple):
+    """A forecasting sample or batch: input rows, the rows to predict, and where in the series they are."""
+
+    x: torch.Tensor  # (seq_len, input channels), batched (batch, seq_len, input channels)
+    y: torch.Tensor  # (horizon, output channels), batched likewise
+    start: torch.Tensor  # int64 row of the whole series (the CSV's row) where x begins: its phase in a cycle
+
+
 class WindowDataset(Dataset):
-    """Windows (x, y): `seq_len` input rows of `inputs`, then `horizon` rows of `outputs` to predict.
+    """Windows (x, y, start): `seq_len` input rows of `inputs`, then `horizon` rows of `outputs` to predict.
 
     Training does not read windows one by one: the data module builds `WindowBatches` (the same
     windows, gathered a batch at a time on the device) from each split's dataset. This per-sample
@@ -49,6 +58,9 @@ class WindowDataset(Dataset):
     With `augment` (training only): a random time shift of the window start by up to `shift` rows,
     Gaussian `jitter` on the inputs, and a random amplitude `scale` applied to input and target alike
     (so the pair stays a consistent series).
+
+    `series` holds the split's rows of the whole series from row `first_row` on, so a window's `start`
+    is `first_row` plus its index in `series`: the same row numbering in every split.
     """
 
     def __init__(
@@ -62,8 +74,9 @@ class WindowDataset(Dataset):
         jitter: float = 0.0,
         scale: float = 0.0,
         shift: int = 0,
+        first_row: int = 0,
     ) -> None:
-        self.series = series
+        self.series, self.first_row = series, first_row
         self.input_cols = list(input_cols)
         self.output_cols = list(output_cols)
         self.seq_len, self.horizon = seq_len, horizon
@@ -74,7 +87,7 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.starts)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> Windows:
         start = self.starts[index]
         if self.shift:
             offset = int(torch.randint(-self.shift, self.shift + 1, ()))
@@ -87,4 +100,4 @@ class WindowDataset(Dataset):
             x, y = x * factor, y * factor
         if self.jitter:
             x = x + self.jitter * torch.randn_like(x)
-        return x, y
+        return Windows(x, y, torch.tensor(self.first_row + start))
