@@ -122,9 +122,9 @@ def plain_rate(cfg, steps: int, per_sample: bool = False) -> float:
     loader = train_loader(datamodule, per_sample)
     done, start = 0, 0.0
     while done < steps:
-        for x, y, start in loader:
+        for x, y, first in loader:
             optimizer.zero_grad(set_to_none=True)
-            F.mse_loss(net(x, start), y).backward()
+            F.mse_loss(net(x, first), y).backward()
             optimizer.step()
             done += 1
             if done == WARMUP:
