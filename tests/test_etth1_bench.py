@@ -12,13 +12,15 @@ from conftest import DATA, ROOT, load_bench, readme_block
 bench = load_bench("etth1")
 
 
-def row(recipe: str, model: str, seed: int, test_mse: float, overrides: str = "", minutes: float = 1.0) -> dict:
+def row(
+    recipe: str, model: str, seed: int, test_mse: float, overrides: str = "", minutes: float = 1.0, val: float = 0.5
+) -> dict:
     return {
         "recipe": recipe if "/" in recipe else bench.current(recipe),  # the recipe's version in conf/ now
         "model": model,
         "overrides": overrides,
         "seed": seed,
-        "val/mse": 0.5,
+        "val/mse": val,
         "test/mse": test_mse,
         "test/mae": test_mse / 2,
         "minutes": minutes,
@@ -54,12 +56,13 @@ def test_the_table_puts_each_run_in_its_setting_and_column_with_mean_and_std(tmp
     assert m192["segment recipe"] == ".4100 ± .0100"
     assert m192["LSTM"] == ".4600 ± .0141 (2 of 3 seeds)"
     assert m192["GRU"] == "not run yet" and m192["naive"] == "1.3000"
-    assert m192["target"] == "+0.5% vs SegRNN .408" and m192["SegRNN"] == ".408" and m192["DLinear"] == ".437"
+    assert m192["target"] == "+1.5% over .404" and m192["SegRNN"] == ".408" and m192["DLinear"] == ".437"
+    assert m192["CycleNet/Linear"] == ".427"
     assert table_line(text, "S, H=96").count("not run yet") == 5
     # MAE table: the same cells from test/mae, beside the published MAE
     mae = [line for line in text.splitlines() if line.startswith("| M, H=192 |")][1]
-    assert cells(mae)[1] == ".2050 ± .0050" and cells(mae)[6:] == [".419", ".436", ".445", ".432"]
-    assert cells([line for line in text.splitlines() if line.startswith("| S, H=96 |")][1])[6:] == ["", "", "", ""]
+    assert cells(mae)[1] == ".2050 ± .0050" and cells(mae)[6:] == [".419", "", ".436", ".445", ".432"]  # no MAE: ""
+    assert cells([line for line in text.splitlines() if line.startswith("| S, H=96 |")][1])[6:] == [""] * 5
     val = [line for line in text.splitlines() if line.startswith("| M, H=192 |")][2]
     assert cells(val)[1] == ".5000 ± .0000" and "Validation MSE" in text
     # runs outside the table are listed below it, with their overrides
@@ -76,6 +79,22 @@ def test_s_rows_say_whether_the_segment_recipe_beats_the_lstm_and_nlinear(tmp_pa
     assert "| beats LSTM |" in table_line(bench.table(rows), "S, H=336")
     rows += [row("etth1_lstm_s336", "linear", 3, 0.090)]  # NLinear's mean is now .0823 > .080
     assert "| beats LSTM and NLinear |" in table_line(bench.table(rows), "S, H=336")
+
+
+def test_the_lookback_table_takes_the_input_length_with_the_lowest_seed_0_val_mse():
+    rows = [row("etth1_m96", "", 0, 0.36, val=0.66)]  # L = 96: the recipe as it is
+    rows += [row("etth1_m96", "", s, 0.35 + s / 100, "data.seq_len=336", val=0.63 + s) for s in range(3)]
+    rows += [row("etth1_m96", "", 0, 0.30, "data.seq_len=720", val=0.64)]  # best test, not chosen: val decides
+    rows += [row("etth1_s192", "", 0, 0.07, val=0.11), row("etth1_s192", "", 0, 0.06, "data.seq_len=720", val=0.10)]
+    text = bench.table(rows)
+    lines = [line for line in text.splitlines() if line.startswith("| M, H=96 |")]
+    m96 = dict(zip(cells(table_line(text.split("input length chosen")[1], "setting")), cells(lines[-1]), strict=True))
+    assert m96["seed-0 val MSE at L = 96 / 336 / 720"] == ".6600 / .6300 / .6400" and m96["chosen L"] == "336"
+    assert m96["test MSE"] == ".3600 ± .0100" and m96["target"] == "+3.4% over .348"
+    assert m96["DUET (L = 96/336/512)"] == ".352"
+    s192 = cells([line for line in text.splitlines() if line.startswith("| S, H=192 |")][-1])
+    assert s192[1:4] == [".1100 / - / .1000", "720 (of those run)", ".0600 (1 of 3 seeds)"]
+    assert s192[-1] == ".069"  # NLinear at L = 336
 
 
 def test_rows_of_an_older_recipe_version_stay_out_of_the_table(tmp_path):
