@@ -89,21 +89,32 @@ def test_the_lookback_table_takes_the_input_length_with_the_lowest_seed_0_val_ms
     text = bench.table(rows)
     lines = [line for line in text.splitlines() if line.startswith("| M, H=96 |")]
     m96 = dict(zip(cells(table_line(text.split("input length chosen")[1], "setting")), cells(lines[-1]), strict=True))
-    assert m96["seed-0 val MSE at L = 96 / 336 / 720"] == ".6600 / .6300 / .6400" and m96["chosen L"] == "336"
+    assert m96["seed-0 val MSE at L = 96 / 336 / 720"] == ".6600 / .6300 / .6400"
+    assert m96["chosen L (version)"] == f"336 ({bench.current('etth1_m96').partition('/')[2]})"
     assert m96["test MSE"] == ".3600 ± .0100" and m96["target"] == "+3.4% over .348"
     assert m96["DUET (L = 96/336/512)"] == ".352"
     s192 = cells([line for line in text.splitlines() if line.startswith("| S, H=192 |")][-1])
-    assert s192[1:4] == [".1100 / - / .1000", "720 (of those run)", ".0600 (1 of 3 seeds)"]
+    version = bench.current("etth1_s192").partition("/")[2]
+    assert s192[1:4] == [".1100 / - / .1000", f"720 ({version}) (of those run)", ".0600 (1 of 3 seeds)"]
     assert s192[-1] == ".069"  # NLinear at L = 336
 
 
-def test_rows_of_an_older_recipe_version_stay_out_of_the_table(tmp_path):
-    rows = [row("etth1_m336/v0", "", s, 0.40) for s in range(3)] + [row("etth1_m336", "", 0, 0.45)]
+def test_an_older_recipe_version_is_chosen_only_on_a_lower_seed_0_val_mse_and_never_mixed_in(tmp_path):
+    rows = [row("etth1_m336/v0", "", s, 0.40, val=0.60) for s in range(3)] + [row("etth1_m336", "", 0, 0.45)]
     rows += [{**row("etth1_m336", "", 0, 0.47), "recipe": "etth1_m336"}]  # written before versions: v1
-    text = bench.table(rows)
+    text = bench.table(rows)  # the current version's seed-0 val/mse (.50) is the lowest: its one run
     assert "| etth1_m336/v1 | recipe |  | 1 | .5000 | .4700 |" in text
     assert cells(table_line(text, "M, H=336"))[1] == ".4500 (1 of 3 seeds)"
-    assert "| etth1_m336/v0 | recipe |  | 3 | .5000 ± .0000 | .4000 ± .0000 |" in text
+    assert "| etth1_m336/v0 | recipe |  | 3 | .6000 ± .0000 | .4000 ± .0000 |" in text
+    rows += [row("etth1_m336/v0", "", 0, 0.30, "data.seq_len=720", val=0.55)]
+    rows += [row("etth1_m336/v0", "", s, 0.30, "data.seq_len=720", val=0.70) for s in (1, 2)]
+    rows[0]["val/mse"] = 0.45  # v0 at L = 96 now beats the current version on seed 0
+    text = bench.table(rows)
+    assert cells(table_line(text, "M, H=336"))[1] == ".4000 ± .0000"  # v0's three seeds, not mixed with v1's
+    val = [line for line in text.splitlines() if line.startswith("| M, H=336 |")][2]
+    assert cells(val)[-1] == "v0"  # the version is named beside the val/mse it was chosen on
+    lookback = cells([line for line in text.splitlines() if line.startswith("| M, H=336 |")][-1])
+    assert lookback[1:4] == [".4500 / - / .5500", "96 (v0) (of those run)", ".4000 ± .0000"]
 
 
 def test_finished_runs_are_skipped_and_the_csv_keeps_its_rows(tmp_path):
