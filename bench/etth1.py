@@ -3,6 +3,7 @@
     python bench/etth1.py --data-dir ../shared/data --recipes etth1_m96 etth1_s96 --seeds 0 1 2
     python bench/etth1.py --recipes etth1_lstm_s96 --models lstm gru linear naive --seeds 0
     python bench/etth1.py --recipes etth1_s96 --overrides model.net.hidden_sizes=[128] --seeds 0   # a variant
+    python bench/etth1.py --recipes etth1_m192 --lookback  # seed 0 at L = 96/336/720, seeds 1, 2 where val chose
     python bench/etth1.py --table-only --readme README.md  # the tables of what the CSV holds, into the README
 
 Each (recipe, model, seed) is one ordinary training run of `experiment=<recipe> [model=<model>]
@@ -69,7 +70,7 @@ def versioned(recipe: str) -> str:
 def run(recipe: str, model: str, extra: list[str], seed: int, data_dir: Path, log_dir: Path) -> dict[str, float]:
     overrides = [f"experiment={recipe}", f"seed={seed}", "logger=none", *([f"model={model}"] if model else [])]
     overrides += ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *extra]
-    output_dir = log_dir / f"{recipe}_{model or 'recipe'}_{len(extra)}_{seed}"
+    output_dir = Path(tempfile.mkdtemp(prefix=f"{recipe}_{model or 'recipe'}_{seed}_", dir=log_dir))  # one per run
     return train(compose_train(ROOT / "conf", overrides, root_dir=ROOT, data_dir=data_dir, output_dir=output_dir))
 
 
@@ -141,7 +142,7 @@ def cell_key(recipe: str, model: str, setting: str, groups: Groups) -> tuple[str
     the version with the lowest seed-0 val/mse at L = 96, for the other columns the recipe's current version."""
     name = recipe.format(setting=setting)
     if not model:
-        key, _ = chosen(groups, setting, (96,))
+        key, _ = chosen(groups, name, seq_lens=(96,))
         if key:
             return key
     return current(name), model, ""
@@ -244,21 +245,23 @@ def published(name: str, field: str, setting: str, index: int) -> str:
     return number(values[index], 3) if setting.startswith("M") and values else ""
 
 
-def lookback_override(seq_len: int) -> str:
-    """The CSV overrides of a run at input length `seq_len` (none at the recipes' own L = 96)."""
-    return "" if seq_len == 96 else f"data.seq_len={seq_len}"
+def lookback_override(seq_len: int, extra: tuple[str, ...] = ()) -> str:
+    """The CSV overrides of a run at input length `seq_len` (none for the recipes' own L = 96) after `extra`."""
+    return " ".join([*extra, *([] if seq_len == 96 else [f"data.seq_len={seq_len}"])])
 
 
-def chosen(groups: Groups, setting: str, seq_lens: tuple[int, ...] = LOOKBACKS) -> tuple[Key | None, dict[int, float]]:
-    """The CSV group with the lowest seed-0 val/mse among every version of the recipe `etth1_<setting>` run at
-    the input lengths `seq_lens` (each version is a candidate measured on the same protocol, so the choice
-    stays on validation when a newer version helps at some lengths and hurts at others), and the lowest
-    seed-0 val/mse at each length."""
-    lengths = {lookback_override(n): n for n in seq_lens}
+def chosen(
+    groups: Groups, recipe: str, model: str = "", seq_lens: tuple[int, ...] = LOOKBACKS, extra: tuple[str, ...] = ()
+) -> tuple[Key | None, dict[int, float]]:
+    """The CSV group with the lowest seed-0 val/mse among every version of `recipe` (with `model` and the
+    overrides `extra`) run at the input lengths `seq_lens` (each version is a candidate measured on the same
+    protocol, so the choice stays on validation when a newer version helps at some lengths and hurts at
+    others), and the lowest seed-0 val/mse at each length."""
+    lengths = {lookback_override(n, extra): n for n in seq_lens}
     seed_0: dict[Key, float] = {
         key: float(run["val/mse"])
         for key, runs in groups.items()
-        if key[0].startswith(f"etth1_{setting}/") and not key[1] and key[2] in lengths
+        if key[0].startswith(f"{recipe}/") and key[1] == model and key[2] in lengths
         for run in runs
         if str(run["seed"]) == "0"
     }
@@ -280,10 +283,10 @@ def lookback_table(groups: Groups, features: str, rivals: dict[str, Published]) 
     rows = []
     for index, horizon in enumerate(HORIZONS):
         setting = f"{features.lower()}{horizon}"
-        key, seed_0 = chosen(groups, setting)
+        key, seed_0 = chosen(groups, f"etth1_{setting}")
         runs = groups.get(key) if key else None
         vals = " / ".join(number(seed_0[n]) if n in seed_0 else "-" for n in LOOKBACKS)
-        seq_len = int(key[2].rpartition("=")[2]) if key and key[2] else 96
+        seq_len = int(key[2].rpartition("=")[2]) if key and key[2] else 96  # no extra overrides here
         picked = f"{seq_len} ({key[0].partition('/')[2]})" if key else ""
         picked += "" if len(seed_0) == len(LOOKBACKS) else " (of those run)"
         mse = statistics.mean(float(r["test/mse"]) for r in runs) if runs else None
@@ -315,6 +318,32 @@ def summary(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def measure(args: argparse.Namespace, recipe: str, model: str, overrides: list[str], seeds: list[int], tmp: Path):
+    """Train `recipe` with `model` and `overrides` at each seed not in the CSV yet, appending each run's row."""
+    extra = " ".join(overrides)
+    done = {(versioned(r["recipe"]), r["model"], r["overrides"], int(r["seed"])) for r in read_rows(args.csv)}
+    for seed in seeds:
+        if (current(recipe), model, extra, seed) in done:
+            name = " ".join(filter(None, [current(recipe), model or "recipe", extra]))
+            print(f"{name} seed {seed}: in {args.csv} already", flush=True)
+            continue
+        started = time.perf_counter()
+        metrics = run(recipe, model, overrides, seed, args.data_dir.resolve(), tmp)
+        row = {
+            "recipe": current(recipe),
+            "model": model,
+            "overrides": extra,
+            "seed": seed,
+            "val/mse": f"{metrics['val/mse']:.6f}",
+            "test/mse": f"{metrics['test/mse']:.6f}",
+            "test/mae": f"{metrics['test/mae']:.6f}",
+            "minutes": f"{(time.perf_counter() - started) / 60:.2f}",
+            "machine": machine(),
+        }
+        append_row(args.csv, row, FIELDS)
+        print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="folder holding ETT-small/")
@@ -323,37 +352,31 @@ def main() -> None:
     parser.add_argument("--overrides", nargs="*", default=[], help="extra key=value overrides of every run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--csv", type=Path, default=ROOT / "bench" / "results" / "etth1.csv")
+    parser.add_argument(
+        "--lookback",
+        action="store_true",
+        help=f"seed 0 at L = {', '.join(map(str, LOOKBACKS))}, then --seeds at the length with the lowest val/mse",
+    )
     parser.add_argument("--table-only", action="store_true", help="print the CSV's tables, run nothing")
     parser.add_argument("--readme", type=Path, help="also write the tables into this README's etth1-table block")
     args = parser.parse_args()
+    extra = tuple(args.overrides)
 
     if not args.table_only:
-        extra = " ".join(args.overrides)
-        done = {(versioned(r["recipe"]), r["model"], r["overrides"], int(r["seed"])) for r in read_rows(args.csv)}
         with tempfile.TemporaryDirectory() as tmp:
             for recipe in args.recipes:
                 for model in args.models:
-                    for seed in args.seeds[:1] if model in DETERMINISTIC else args.seeds:
-                        if (current(recipe), model, extra, seed) in done:
-                            print(
-                                f"{current(recipe)} {model or 'recipe'} seed {seed}: in {args.csv} already", flush=True
-                            )
-                            continue
-                        started = time.perf_counter()
-                        metrics = run(recipe, model, args.overrides, seed, args.data_dir.resolve(), Path(tmp))
-                        row = {
-                            "recipe": current(recipe),
-                            "model": model,
-                            "overrides": extra,
-                            "seed": seed,
-                            "val/mse": f"{metrics['val/mse']:.6f}",
-                            "test/mse": f"{metrics['test/mse']:.6f}",
-                            "test/mae": f"{metrics['test/mae']:.6f}",
-                            "minutes": f"{(time.perf_counter() - started) / 60:.2f}",
-                            "machine": machine(),
-                        }
-                        append_row(args.csv, row, FIELDS)
-                        print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+                    seeds = args.seeds[:1] if model in DETERMINISTIC else args.seeds
+                    if not args.lookback:
+                        measure(args, recipe, model, args.overrides, seeds, Path(tmp))
+                        continue
+                    for seq_len in LOOKBACKS:  # seed 0 at every input length, then the other seeds where chosen
+                        measure(args, recipe, model, lookback_override(seq_len, extra).split(), [0], Path(tmp))
+                    key, _ = chosen(group(read_rows(args.csv)), recipe, model, extra=extra)
+                    if key and key[0] != current(recipe):
+                        print(f"{recipe}: {key[0]} has the lowest seed-0 val/mse, not the current version", flush=True)
+                    elif key:
+                        measure(args, recipe, model, key[2].split(), seeds, Path(tmp))
     text = table(read_rows(args.csv))
     print(text)
     if args.readme:

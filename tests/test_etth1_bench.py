@@ -134,6 +134,44 @@ def test_finished_runs_are_skipped_and_the_csv_keeps_its_rows(tmp_path):
     assert cells(table_line(result.stdout, "S, H=96"))[5] == ".1230"
 
 
+def test_lookback_runs_seed_0_at_each_length_then_the_other_seeds_at_the_one_val_chose(tmp_path):
+    path = tmp_path / "etth1.csv"
+    short = ["trainer.max_epochs=1", "trainer.limit_train_batches=5"]
+    extra = " ".join(short)
+    vals = {96: 0.30, 336: 0.20, 720: 0.25}  # L = 336 has the lowest seed-0 val/mse
+    write(
+        path,
+        [
+            row("etth1_lstm_s96", "linear", 0, 0.1, bench.lookback_override(n, tuple(short)), val=v)
+            for n, v in vals.items()
+        ],
+    )
+    command = [sys.executable, str(ROOT / "bench" / "etth1.py"), "--data-dir", str(DATA), "--csv", str(path)]
+    command += [
+        "--recipes",
+        "etth1_lstm_s96",
+        "--models",
+        "linear",
+        "--lookback",
+        "--seeds",
+        "0",
+        "1",
+        "--overrides",
+        *short,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("seed 0: in") == 4  # every length's seed 0 (and the chosen one's) is there already
+    added = bench.read_rows(path)[3:]
+    assert [(r["overrides"], r["seed"]) for r in added] == [(f"{extra} data.seq_len=336", "1")]
+    assert 0 < float(added[0]["val/mse"]) < 10  # a real run: trained and scored
+    write(path, [row("etth1_lstm_s96/v0", "linear", 0, 0.1, bench.lookback_override(720, tuple(short)), val=0.1)])
+    result = subprocess.run([*command, "--seeds", "0", "2"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "etth1_lstm_s96: etth1_lstm_s96/v0 has the lowest seed-0 val/mse, not the current version" in result.stdout
+    assert len(bench.read_rows(path)) == 5  # seed 2 of the current version is not run at a length v0 was chosen at
+
+
 def test_the_readme_tables_are_the_ones_rendered_from_the_committed_csv():
     block = readme_block(bench.README_BEGIN, bench.README_END)
     assert block == bench.table(bench.read_rows(ROOT / "bench" / "results" / "etth1.csv")), (
