@@ -286,8 +286,8 @@ def lookback_table(groups: Groups, features: str, rivals: dict[str, Published]) 
         key, seed_0 = chosen(groups, f"etth1_{setting}")
         runs = groups.get(key) if key else None
         vals = " / ".join(number(seed_0[n]) if n in seed_0 else "-" for n in LOOKBACKS)
-        seq_len = int(key[2].rpartition("=")[2]) if key and key[2] else 96  # no extra overrides here
-        picked = f"{seq_len} ({key[0].partition('/')[2]})" if key else ""
+        lengths = {lookback_override(n): n for n in LOOKBACKS}  # the chosen group's overrides -> its length
+        picked = f"{lengths[key[2]]} ({key[0].partition('/')[2]})" if key else ""
         picked += "" if len(seed_0) == len(LOOKBACKS) else " (of those run)"
         mse = statistics.mean(float(r["test/mse"]) for r in runs) if runs else None
         rows.append(
