@@ -250,6 +250,11 @@ def lookback_override(seq_len: int, extra: tuple[str, ...] = ()) -> str:
     return " ".join([*extra, *([] if seq_len == 96 else [f"data.seq_len={seq_len}"])])
 
 
+def lookback_lengths(seq_lens: tuple[int, ...] = LOOKBACKS, extra: tuple[str, ...] = ()) -> dict[str, int]:
+    """The CSV overrides of a run at each input length of `seq_lens` (after `extra`) -> that length."""
+    return {lookback_override(n, extra): n for n in seq_lens}
+
+
 def chosen(
     groups: Groups, recipe: str, model: str = "", seq_lens: tuple[int, ...] = LOOKBACKS, extra: tuple[str, ...] = ()
 ) -> tuple[Key | None, dict[int, float]]:
@@ -257,7 +262,7 @@ def chosen(
     overrides `extra`) run at the input lengths `seq_lens` (each version is a candidate measured on the same
     protocol, so the choice stays on validation when a newer version helps at some lengths and hurts at
     others), and the lowest seed-0 val/mse at each length."""
-    lengths = {lookback_override(n, extra): n for n in seq_lens}
+    lengths = lookback_lengths(seq_lens, extra)
     seed_0: dict[Key, float] = {
         key: float(run["val/mse"])
         for key, runs in groups.items()
@@ -280,13 +285,13 @@ def lookback_table(groups: Groups, features: str, rivals: dict[str, Published]) 
         "test MSE",
         "test MAE",
     ]
+    lengths = lookback_lengths()  # the chosen group's overrides -> its input length
     rows = []
     for index, horizon in enumerate(HORIZONS):
         setting = f"{features.lower()}{horizon}"
         key, seed_0 = chosen(groups, f"etth1_{setting}")
         runs = groups.get(key) if key else None
         vals = " / ".join(number(seed_0[n]) if n in seed_0 else "-" for n in LOOKBACKS)
-        lengths = {lookback_override(n): n for n in LOOKBACKS}  # the chosen group's overrides -> its length
         picked = f"{lengths[key[2]]} ({key[0].partition('/')[2]})" if key else ""
         picked += "" if len(seed_0) == len(LOOKBACKS) else " (of those run)"
         mse = statistics.mean(float(r["test/mse"]) for r in runs) if runs else None
