@@ -6,11 +6,11 @@ import hydra
 from omegaconf import DictConfig
 
 from tunelab.cli import train_argv
-from tunelab.train import main as run
+from tunelab.entry import main as run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | list[float] | None:
     return run(cfg)
 
 

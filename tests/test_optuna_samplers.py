@@ -16,8 +16,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
 from hydra_plugins.tunelab_optuna.config import SAMPLERS
-from hydra_plugins.tunelab_optuna.optuna_sweeper import OptunaSweeper
 from tunelab.errors import UserError
+from tunelab.search.optuna_search import OptunaSearch
 
 # Settings that make each sampler use its own method within a few trials.
 SETTINGS = {
@@ -57,7 +57,7 @@ def search(
     node = OmegaConf.structured(SAMPLERS[sampler](seed=seed, **SETTINGS.get(sampler, {})))
     storage = str(sweep_dir / "optuna.journal")
     params = GRID if sampler == "grid" else CONTINUOUS
-    sweeper = OptunaSweeper(sampler=node, storage=storage, study_name="s", n_trials=n_trials, n_jobs=1, params=params)
+    sweeper = OptunaSearch(sampler=node, storage=storage, study_name="s", n_trials=n_trials, n_jobs=1, params=params)
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}})
     sweeper.launcher = Sphere(meanwhile)
     sweeper.search([])
@@ -109,7 +109,7 @@ def test_two_workers_on_one_study_draw_different_points(sampler, tmp_path):
 
 def test_a_key_both_fixed_and_drawn_by_custom_search_space_ends_the_search_without_a_running_trial(tmp_path):
     node = OmegaConf.structured(SAMPLERS["random"](seed=0))
-    sweeper = OptunaSweeper(
+    sweeper = OptunaSearch(
         sampler=node,
         storage=str(tmp_path / "optuna.journal"),
         study_name="s",

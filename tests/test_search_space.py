@@ -9,8 +9,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_method
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hydra_plugins.tunelab_optuna import search_space
 from tunelab.errors import UserError
+from tunelab.search import search_space
 
 
 @pytest.mark.parametrize(

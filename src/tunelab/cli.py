@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from tunelab.errors import UserError, report
+from tunelab.training.hydra_hooks import resolvers
 from tunelab.training.run.resume import resume_overrides
 
 # Groups whose option names are numbers (precision=32, precision=64). Hydra parses `precision=64` as
@@ -45,6 +46,7 @@ def compose_train(conf_dir: Path, overrides: Sequence[str], **paths: Path | str)
 
     Each keyword sets that `paths.*` key (e.g. output_dir, which a Hydra run would otherwise set).
     """
+    resolvers.register()  # what train.py's entry registers before Hydra composes (tunelab.entry)
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         cfg = compose(config_name="train", overrides=resume_overrides(quote_numeric_choices(overrides)))
     with open_dict(cfg):

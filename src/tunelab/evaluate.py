@@ -13,10 +13,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tunelab.errors import UserError, report, user_message
 from tunelab.train import build_data_and_task
-from tunelab.training.run.checks import check_checkpoint
+from tunelab.training.hydra_hooks import resolvers
+from tunelab.training.run.checkpoints import check_checkpoint
 from tunelab.training.run.run_files import finite_floats, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
+
+resolvers.register()  # conf/hydra/default.yaml names the run dir with ${run_id:} and ${or:...}
 
 
 def training_config(ckpt: Path) -> DictConfig:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from tunelab.errors import UserError
-from tunelab.training.run.checks import saved_state
+from tunelab.training.run.checkpoints import saved_state
 
 log = logging.getLogger(__name__)
 

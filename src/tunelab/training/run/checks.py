@@ -1,13 +1,14 @@
-"""Checks of the training keys that must hold before any work starts, each naming its key."""
+"""Checks of the training keys that must hold before any work starts, each naming its key.
+
+Free of torch and Lightning: train.py runs them before it imports either (tunelab.entry).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
 
 from tunelab.errors import UserError
 
@@ -66,26 +67,3 @@ def check_monitors(cfg: DictConfig, logged: Sequence[str]) -> None:
         if metric is not None and metric not in logged:
             names = ", ".join(logged)
             raise UserError(f"{key} must name a metric the task logs in validation ({names}); got {metric!r}")
-
-
-def saved_state(path: str | Path, key: str) -> dict:
-    """The state_dict of the checkpoint at `path` (loaded weights_only); UserError naming `key` if it is none."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    except Exception as err:  # torch raises several types for a file that is not a checkpoint
-        raise UserError(f"{key}: {path} is not a checkpoint of this project ({str(err).splitlines()[0]})") from err
-
-
-def check_checkpoint(path: str | Path, model: nn.Module, key: str) -> None:
-    """The checkpoint at `path` must hold weights of `model`'s names and shapes (loaded weights_only)."""
-    state = saved_state(path, key)
-    expected = model.state_dict()
-    missing, extra = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
-    shapes = {k: (tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items() if k in state}
-    reshaped = [f"{k} {saved} vs {wanted}" for k, (saved, wanted) in shapes.items() if saved != wanted]
-    if missing or extra or reshaped:
-        found = [f"missing {missing[:3]}" * bool(missing), f"unexpected {extra[:3]}" * bool(extra), *reshaped[:3]]
-        raise UserError(
-            f"{key}: {path} holds the weights of another model ({'; '.join(filter(None, found))}); "
-            "use the model= and data= settings of the run that wrote it"
-        )

@@ -1,0 +1,333 @@
+"""tunelab's Optuna search: a Hydra sweeper on Optuna's ask/tell API that reads hydra-optuna-sweeper's configs.
+
+Hydra reaches it through the thin plugin class in src/hydra_plugins/tunelab_optuna/optuna_sweeper.py, which
+imports this module (and Optuna) only when a search runs.
+
+Written here because no final release of hydra-optuna-sweeper runs on Optuna >= 3 with hydra-core 1.3,
+its 1.3.0 aborts a whole search on one failed trial, and no released sweeper lets a job reach its
+trial (which pruning needs). Its keys and search spaces mean what they mean there (config.py,
+search_space.py); what it adds: failed and pruned trials recorded, resumable studies in a journal file
+or RDB, several sweeper processes on one study, and samplers seeded per process (samplers.py).
+
+The loop: ask the study for up to `n_jobs` trials, launch them as ordinary Hydra jobs through the
+configured launcher (basic, joblib, submitit), tell each result. A job that fails or returns a
+non-finite value is told FAIL with its error, one that its pruner stopped (tunelab.training.callbacks.pruning)
+PRUNED; asked trials are never left RUNNING, even when the launcher itself raises. Trials name their
+job dirs, so workers sharing a sweep dir never collide.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import get_method
+from omegaconf import DictConfig, OmegaConf
+
+from tunelab.errors import UserError, report
+from tunelab.search import search_space
+from tunelab.search.leases import JOB_DIR, Heartbeat, recover_dead_trials, take_over
+from tunelab.search.samplers import check_sampler, is_grid, make_sampler
+from tunelab.training.hydra_hooks.resolvers import run_id
+from tunelab.training.hydra_hooks.sweep_summary import CONFIRM_PREFIX
+from tunelab.training.optuna_storage import TRIAL_ENV, open_storage
+from tunelab.training.run.resume import override_key
+from tunelab.training.run.run_files import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("minimize", "maximize")
+
+
+class OptunaSearch:
+    """hydra-optuna-sweeper's keys (config.py): sampler, direction, storage, study_name, n_trials, n_jobs,
+    max_failure_rate, params, custom_search_space."""
+
+    def __init__(
+        self,
+        sampler: DictConfig,
+        direction: str | Sequence[str] = "minimize",
+        storage: str | None = None,
+        study_name: str | None = None,
+        n_trials: int = 20,
+        n_jobs: int = 2,
+        max_failure_rate: float = 0.0,
+        params: DictConfig | dict | None = None,
+        custom_search_space: str | None = None,
+        heartbeat_interval: float = 60.0,
+        grace_period: float = 120.0,
+        confirm: DictConfig | dict | None = None,
+        **ignored: Any,  # keys of the basic sweeper's config that Hydra also passes (max_batch_size)
+    ) -> None:
+        self.sampler, self.direction = sampler, direction
+        self.storage, self.study_name = (None if storage is None else str(storage)), study_name
+        self.n_trials, self.n_jobs = int(n_trials), max(int(n_jobs), 1)
+        self.max_failure_rate = float(max_failure_rate)
+        self.params = {str(k): str(v) for k, v in (params or {}).items()}
+        self.custom_search_space = custom_search_space
+        self.heartbeat_interval, self.grace_period = float(heartbeat_interval), float(grace_period)
+        confirm = confirm or {}
+        self.top_k, self.seeds = int(confirm.get("top_k", 0)), list(confirm.get("seeds") or [])
+        self.job_dirs: dict[int, str] = {}  # trial number: its job dir below the sweep dir
+        self.stream: int | None = None  # the number of this process's first trial (samplers.py)
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        """Run the search; a bad sweeper setting ends it in one line, before any trial is asked."""
+        try:
+            self.search(arguments)
+        except UserError as err:
+            report(f"error: {err}")
+            sys.exit(1)
+
+    def search(self, arguments: list[str]) -> None:
+        directions = check_directions(self.direction)
+        if not 0.0 <= self.max_failure_rate <= 1.0:
+            raise UserError(f"hydra.sweeper.max_failure_rate must be between 0 and 1; got {self.max_failure_rate}")
+        check_sampler(self.sampler)
+        check_confirm(self.top_k, self.seeds, directions)
+        # What every ask of this search uses: the space, the custom extension, the grid and the opened storage.
+        self.space = search_space.build(self.params, arguments)
+        self.extend = self.custom_space()
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        if self.storage is None and self.config.get("pruner"):
+            log.warning("hydra.sweeper.storage is null: the study lives in this process, so no job can be pruned")
+
+        # No pruner in this study: each job prunes itself through its own (tunelab.training.callbacks.pruning);
+        # one here would never be initialised, and TPE would read its brackets all the same.
+        self.study_storage = optuna.storages.get_storage(open_storage(self.storage) if self.storage else None)
+        study = optuna.create_study(study_name=self.study_name, storage=self.study_storage, directions=directions,
+                                    load_if_exists=True)  # fmt: skip
+        log.info(f"Optuna study '{study.study_name}' in {self.storage or 'memory'}: {len(study.trials)} trials so far")
+        self.grid = self.space.grid() if is_grid(self.sampler) else None
+        n_trials = self.n_trials if self.grid is None else min(self.n_trials, grid_left(study, self.grid))
+        failures: list[str] = []
+        added = 0
+        with Heartbeat(self.study_storage, self.heartbeat_interval) as self.heartbeat:
+            while added < n_trials:
+                recover_dead_trials(study, self.grace_period)
+                size = min(self.n_jobs, n_trials - added)
+                failures += self.run_batch(study, size)
+                added += size
+                if len(failures) > self.max_failure_rate * added:
+                    write_results(study, sweep_dir)
+                    raise UserError(
+                        f"the search stopped: {len(failures)} of {added} trials failed, more than "
+                        f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; {failures[-1]}"
+                    )
+        write_results(study, sweep_dir)
+        if self.top_k:
+            self.confirm_best(study)
+
+    def run_batch(self, study: optuna.Study, size: int) -> list[str]:
+        """Ask `size` trials, launch their jobs together, tell each result; return the failed trials' errors."""
+        failures: list[str] = []
+        trials: list[optuna.Trial] = []
+        told: set[int] = set()
+        try:
+            for _ in range(size):
+                trials.append(self.ask(study))
+            jobs = [[*self.overrides(t.params), *self.job_settings(t)] for t in trials]
+            returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
+            for trial, ret in zip(trials, returns, strict=True):
+                error = tell(study, trial, ret, len(study.directions))
+                told.add(trial.number)
+                failures += [f"trial {trial.number}: {error}"] if error else []
+        finally:  # an ask, the launcher or a tell raised: no asked trial stays RUNNING
+            for trial in trials:
+                self.heartbeat.remove(trial._trial_id)
+                if trial.number not in told:
+                    fail(study, trial, "the sweep stopped before this trial's result was told")
+        return failures
+
+    def confirm_best(self, study: optuna.Study) -> None:
+        """Run the study's `top_k` best configurations again, each with every seed of `seeds`, as jobs of this
+        sweep: not pruned (no trial), in dirs named by trial and seed, so that a resumed sweep finds them
+        done (tunelab.training.run.sweep_resume). The sweep summary ranks them by their mean."""
+        best = best_trials(study, self.top_k)
+        if not best:
+            log.warning("no trial completed, so no configuration is confirmed on seeds")
+            return
+        jobs = [
+            [
+                *self.overrides(trial.params, but="seed"),
+                f"seed={seed}",
+                f"hydra.sweep.subdir={CONFIRM_PREFIX}{trial.number}_seed{seed}",
+            ]
+            for trial in best
+            for seed in self.seeds
+        ]
+        numbers = ", ".join(str(t.number) for t in best)
+        log.info(f"Confirming trials {numbers} on seeds {self.seeds}: {len(jobs)} jobs")
+        self.launcher.launch(jobs, initial_job_idx=len(study.trials))
+
+    def overrides(self, params: dict[str, Any], but: str | None = None) -> list[str]:
+        """A job's overrides for a trial's `params`: the command line's fixed ones (less the key `but`), then them."""
+        fixed = [o for o in self.space.fixed if override_key(o) != but]
+        return [*fixed, *(self.space.override(k, v) for k, v in params.items())]
+
+    def custom_space(self) -> Callable[[DictConfig, optuna.Trial], None] | None:
+        if not self.custom_search_space:
+            return None
+        try:
+            return get_method(self.custom_search_space)
+        except Exception as err:  # Hydra raises ImportError, ValueError or its own for a bad dotted path
+            message = str(err).splitlines()[0]
+            where = f"hydra.sweeper.custom_search_space: {self.custom_search_space}"
+            raise UserError(f"{where} is no function this app can import ({message})") from err
+
+    def ask(self, study: optuna.Study) -> optuna.Trial:
+        """A new trial with its parameters drawn: from `space`, then from `custom_search_space`."""
+        if self.stream is None:
+            # This process's first trial: its number, unique in the study, seeds the sampler (samplers.py),
+            # which must exist before the trial object does (building one runs the sampler's before_trial).
+            storage = self.study_storage
+            trial_id = storage.create_new_trial(storage.get_study_id_from_name(study.study_name))
+            self.stream = storage.get_trial_number_from_id(trial_id)
+            study.sampler = make_sampler(self.sampler, self.stream, self.grid)
+            trial = optuna.Trial(study, trial_id)
+        else:
+            trial = study.ask()  # a trial queued again (leases.py) comes first
+        self.heartbeat.add(trial._trial_id)
+        subdir = take_over(study, trial) or f"{trial.number}_{run_id()}"
+        self.study_storage.set_trial_system_attr(trial._trial_id, JOB_DIR, subdir)
+        self.job_dirs[trial.number] = subdir
+        try:
+            search_space.suggest(trial, self.space)
+            if self.extend is not None:
+                self.extend(self.config, trial)
+            fixed = {o.partition("=")[0].lstrip("+~") for o in self.space.fixed}
+            if overlap := sorted(fixed & {k.lstrip("+~") for k in trial.params}):
+                raise UserError(f"{', '.join(overlap)}: fixed on the command line and searched by custom_search_space")
+        except BaseException as err:  # a bad space or custom_search_space: the trial ends, not left RUNNING
+            fail(study, trial, f"{type(err).__name__}: {err}")
+            raise
+        return trial
+
+    def job_settings(self, trial: optuna.Trial) -> list[str]:
+        """The job's dir (named by its trial number, not the launcher's per-process job number; a retry's is
+        the dead trial's), and its way to the trial (pruning) when the study is in a storage the job can open."""
+        settings = [f"hydra.sweep.subdir={self.job_dirs[trial.number]}"]
+        if self.storage is not None:
+            values = (self.storage, trial.study.study_name, trial.number)
+            settings += [f"++hydra.job.env_set.{name}={value}" for name, value in zip(TRIAL_ENV, values, strict=True)]
+        return settings
+
+
+def check_directions(direction: str | Sequence[str]) -> list[str]:
+    given = [direction] if isinstance(direction, str) else list(direction)
+    if not given or any(str(d) not in DIRECTIONS for d in given):
+        raise UserError(f"hydra.sweeper.direction must be minimize or maximize, or a list of them; got {direction}")
+    return [str(d) for d in given]
+
+
+def check_confirm(top_k: int, seeds: list[Any], directions: list[str]) -> None:
+    where = "hydra.sweeper.confirm"
+    if top_k < 0:
+        raise UserError(f"{where}.top_k must be 0 (off) or more; got {top_k}")
+    if not top_k:
+        return
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise UserError(f"{where}.seeds must be a list of whole numbers, such as [0, 1, 2]; got {seeds}")
+    if len(directions) > 1:
+        raise UserError(f"{where}.top_k: confirming needs one objective; this search has {len(directions)}")
+
+
+def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
+    """The study's k best finished trials, one per parameter set (Optuna may propose a set twice)."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
+    best: dict[tuple, optuna.trial.FrozenTrial] = {}
+    for trial in sorted(done, key=lambda t: sign * t.value):
+        best.setdefault(tuple(sorted((k, repr(v)) for k, v in trial.params.items())), trial)
+    return list(best.values())[:k]
+
+
+def grid_left(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
+    """Grid points no trial of the study has taken yet (a resumed grid search runs only those)."""
+    size = math.prod(len(values) for values in grid.values())
+    taken = {tuple(sorted(t.params.items())) for t in study.get_trials(deepcopy=False) if t.params}
+    left = size - len(taken)
+    log.info(f"Grid sampler: {size} points, {left} not tried yet")
+    return max(left, 0)
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn, n_objectives: int) -> str | None:
+    """Tell the study how the job ended; return the error of a failed trial."""
+    if ret.status != JobStatus.COMPLETED:
+        error = ret._return_value  # the job's exception (return_value would raise it)
+        return fail(study, trial, f"{type(error).__name__}: {error}")
+    summary = job_summary(ret)
+    if summary.get("status") == "pruned":  # the job stopped itself after its trial's pruner said so
+        finish(study, trial, state=optuna.trial.TrialState.PRUNED)
+        return None
+    values = objective_values(ret.return_value, n_objectives)
+    if values is None:
+        wanted = "a finite number" if n_objectives == 1 else f"a list of {n_objectives} finite numbers"
+        return fail(study, trial, summary.get("error") or f"the job returned {ret.return_value!r}, not {wanted}")
+    finish(study, trial, values=values)
+    return None
+
+
+def objective_values(value: Any, n_objectives: int) -> list[float] | None:
+    """The job's return value as one float per objective, or None when it is not that."""
+    values = list(value) if isinstance(value, list | tuple) or OmegaConf.is_list(value) else [value]
+    try:
+        floats = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    return floats if len(floats) == n_objectives and all(math.isfinite(f) for f in floats) else None
+
+
+def job_summary(ret: JobReturn) -> dict[str, Any]:
+    """What a tunelab job recorded in its metrics.json: status ok / pruned / failed, and the error."""
+    try:
+        return json.loads((Path(ret.hydra_cfg.hydra.runtime.output_dir) / "metrics.json").read_text())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def fail(study: optuna.Study, trial: optuna.Trial, error: str) -> str:
+    trial.set_user_attr("error", error)
+    finish(study, trial, state=optuna.trial.TrialState.FAIL)
+    log.warning(f"trial {trial.number} failed: {error}")
+    return error
+
+
+def finish(study: optuna.Study, trial: optuna.Trial, **result: Any) -> None:
+    try:
+        study.tell(trial, **result)
+    except RuntimeError as err:  # the grid sampler calls study.stop() once every point is done: the result is stored
+        if "Study.stop" not in str(err):
+            raise
+
+
+def write_results(study: optuna.Study, sweep_dir: Path) -> None:
+    """optimization_results.yaml as hydra-optuna-sweeper writes it: the best trial, or the Pareto front."""
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        log.warning("no trial completed, so no optimization_results.yaml")
+        return
+    if len(study.directions) == 1:
+        best = study.best_trial
+        results = {"name": "optuna", "best_params": best.params, "best_value": best.value}
+        log.info(f"Best parameters: {best.params}, value {best.value}")
+    else:
+        results = {"name": "optuna", "solutions": [{"params": t.params, "values": t.values} for t in study.best_trials]}
+        log.info(f"Pareto front: {len(results['solutions'])} trials")
+    write_text_atomic(sweep_dir / "optimization_results.yaml", OmegaConf.to_yaml(OmegaConf.create(results)))
