@@ -17,16 +17,14 @@ optimizer steps:
       logger, progress bar), with validation off so that only training steps are compared.
 Windows/s is taken after a warm-up, repeats are interleaved, the median is reported, and the ratios
 d/a and d/b are printed last. One intra-op thread by default: the overhead is single-threaded Python,
-and the idle second core absorbs the machine's noise. Also printed: the start-up time of
-`python train.py` up to the end of its first training step.
+and the idle second core absorbs the machine's noise. (The start-up of `python train.py` is
+bench/startup.py's.)
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -154,26 +152,6 @@ def per_sample_rate(cfg, steps: int) -> float:
     return plain_rate(cfg, steps, per_sample=True)
 
 
-def startup_seconds(data_dir: Path, out: Path) -> float:
-    """`python train.py` from launch to the end of its first training step (fast_dev_run, no logger)."""
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "train.py"),
-            "debug=fdr",
-            "logger=none",
-            f"paths.data_dir={data_dir}",
-            f"paths.log_dir={out}",
-            "trainer.limit_val_batches=0",
-            "trainer.limit_test_batches=1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="folder holding ETT-small/")
@@ -192,12 +170,10 @@ def main() -> None:
                 for name, run in runners.items():
                     cfg = config(setting, data_dir, Path(tmp) / str(repeat), args.steps)
                     rates[setting, name].append(run(cfg, args.steps) * cfg.data.batch_size)
-        startup = statistics.median(startup_seconds(data_dir, Path(tmp)) for _ in range(min(3, args.repeats)))
     print(f"\n{args.threads} thread(s), {args.steps} steps ({WARMUP} warm-up), median of {args.repeats}")
     medians = {key: statistics.median(r) for key, r in rates.items()}
     for (setting, name), value in medians.items():
         print(f"{setting:8s} {name:40s} {value:9.0f} windows/s")
-    print(f"start-up of python train.py to the end of its first step: {startup:.1f} s")
     for setting in args.settings:
         cfg = config(setting, data_dir, ROOT, args.steps)
         per_sample, device = loader_ms(cfg, per_sample=True), loader_ms(cfg, per_sample=False)
