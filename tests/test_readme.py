@@ -45,14 +45,17 @@ def readme_commands() -> list[str]:
     return commands
 
 
+CI_COMMANDS = ("pip ", "pytest", "ruff ")  # the README's lines that .ci/run executes: install, both tiers, lint
+
+
 def test_readme_starts_with_the_quick_start_and_ci_runs_it():
     commands = readme_commands()
     install = 'pip install -e ".[dev,sweep,cluster,mlflow]"'
     assert commands[:4] == ["pip install torch==2.13.0", install, "python train.py", "pytest"]
-    ci = (ROOT / ".ci" / "run").read_text().splitlines()
-    for command in commands:
-        if command.startswith(("pip ", "pytest")):
-            assert command in ci, f"{command!r} is in the README but not in .ci/run"
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith(CI_COMMANDS)]
+    in_readme = list(dict.fromkeys(c for c in commands if c.startswith(CI_COMMANDS)))  # `pytest` is there twice
+    assert ci == in_readme, "README.md and .ci/run must list the same lines"
+    assert ci[-4:] == ["pytest", "pytest -m slow", "ruff check .", "ruff format --check ."]
 
 
 def newest(cwd: Path, pattern: str) -> Path:
@@ -176,7 +179,7 @@ def walkthrough_parts() -> list[list[str]]:
     """The README's commands but install and test, in order, cut before each command that needs an earlier
     run (`<run>`): every later part starts with the quick-start `python train.py` to make that run. The
     parts run on the test workers at once."""
-    commands = [c for c in readme_commands() if not c.startswith(("pip ", "pytest"))]
+    commands = [c for c in readme_commands() if not c.startswith(CI_COMMANDS)]
     cuts = [i for i, c in enumerate(commands) if "<run>" in c]
     bounds = [0, *cuts, len(commands)]
     return [(["python train.py"] if start else []) + commands[start:end] for start, end in itertools.pairwise(bounds)]
