@@ -20,10 +20,16 @@ from pathlib import Path
 
 import pytest
 from cifar_fixture import write_archive
-from conftest import ETT_DIR, ROOT, dashboard_server, run_train, tensorboard_server
+from conftest import CONF, ETT_DIR, ROOT, dashboard_server, run_train, tensorboard_server
 from fmnist_fixture import write_set
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from tunelab.cli import quote_numeric_choices
 from tunelab.data import SyntheticSeriesDataModule
+from tunelab.search import search_space
+from tunelab.training.run.checks import check_config
+from tunelab.training.run.resume import resume_overrides
 
 SHORT = [
     "trainer.max_epochs=1",
@@ -185,6 +191,7 @@ def walkthrough_parts() -> list[list[str]]:
     return [(["python train.py"] if start else []) + commands[start:end] for start, end in itertools.pairwise(bounds)]
 
 
+@pytest.mark.slow(reason="about 17 minutes: ~50 processes, each training or sweeping as a user would")
 @pytest.mark.parametrize("part", range(len(walkthrough_parts())), ids=lambda part: f"part-{part + 1}")
 def test_readme_walkthrough(tmp_path, part):
     data = tmp_path / "data"
@@ -196,3 +203,52 @@ def test_readme_walkthrough(tmp_path, part):
     shutil.copy(ROOT / "README.md", tmp_path)  # bench/etth1.py --readme README.md writes its tables into it
     for command in walkthrough_parts()[part]:
         run_command(command, tmp_path)
+
+
+def first_of_each_sweep(args: list[str]) -> list[str]:
+    """A multirun's overrides as one job of it: each sweep (`a=1,2`, `choice(...)`) at its first value; the
+    intervals an Optuna sweeper draws from are left out; lists (`logger=[tensorboard,mlflow]`) stay lists."""
+    one_job = []
+    for override in OverridesParser.create().parse_overrides(args):
+        if not override.is_sweep_override():
+            one_job.append(override.input_line)
+        elif not override.is_interval_sweep():
+            one_job.append(f"{override.get_key_element()}={next(override.sweep_string_iterator())}")
+    return one_job
+
+
+def fake_run(cwd: Path) -> Path:
+    """What `<run>` names for composing: a run dir with a last.ckpt and its saved overrides (none)."""
+    run = cwd / "logs" / "train" / "runs" / "composed"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").touch()
+    (run / ".hydra").mkdir()
+    (run / ".hydra" / "overrides.yaml").write_text("[]\n")
+    return run
+
+
+ENTRY_LINES = [c for c in readme_commands() if c.startswith(("python train.py", "python eval.py"))]
+
+
+@pytest.mark.parametrize("command", ENTRY_LINES)
+def test_readme_command_composes(command, tmp_path, monkeypatch):
+    """The fast tier's drift check of every `python train.py` / `eval.py` line (the slow tier runs them all):
+    its overrides compose, as one job of a multirun, the training checks pass, and an Optuna search's space
+    parses. `<run>` is a run dir made to look finished; `<id>` a sweep dir name."""
+    monkeypatch.chdir(tmp_path)
+    command = command.replace("<run>", fake_run(tmp_path).name).replace("<id>", "composed")
+    script, *args = shlex.split(command)[1:]
+    sweep = [a for a in args if a not in ("-m", "--multirun")]
+    overrides = first_of_each_sweep(sweep) if "-m" in args else sweep
+    if script == "eval.py":
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(config_name="eval", overrides=overrides)
+        assert Path(cfg.ckpt_path).is_file()
+        return
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=resume_overrides(quote_numeric_choices(overrides)),
+                      return_hydra_config=True)  # fmt: skip
+    check_config(cfg)
+    if "-m" in args and cfg.hydra.sweeper.get("params") is not None:  # an Optuna search: its space must parse
+        space = search_space.build({str(k): str(v) for k, v in cfg.hydra.sweeper.params.items()}, sweep)
+        assert space.distributions, command
