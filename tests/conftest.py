@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
+import logging
 import os
 import re
 import socket
@@ -13,13 +15,16 @@ import sys
 import time
 import types
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from tunelab.cli import compose_train
+from tunelab.cli import compose_train, train_argv
 from tunelab.training.hydra_hooks import resolvers
 
 # Two test workers share this machine's two cores: one torch thread each (inherited by the
@@ -71,6 +76,62 @@ def run_train(args: list[str], cwd: Path, script: str = "train.py", timeout: int
         text=True,
         timeout=timeout,
     )
+
+
+@dataclass
+class AppResult:
+    """What a finished `python train.py` would show: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def load_script(script: str) -> types.ModuleType:
+    """train.py or eval.py as a module (its Hydra app is `main`), loaded once per test worker."""
+    name = f"tunelab_script_{Path(script).stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / script)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+        # Hydra finds `config_path` beside the script's file only for a task function of `__main__`, as when
+        # the script is run; under another module name it would look for a Python package named `conf`.
+        sys.modules[name].main.__wrapped__.__module__ = "__main__"
+    return sys.modules[name]
+
+
+def run_app(args: list[str], cwd: Path, script: str = "train.py") -> AppResult:
+    """`python train.py ARGS` in this process: the same Hydra app, command line and working directory as
+    run_train's, without a new interpreter's 5-10 s of imports. For tests whose subject is what a run or
+    sweep writes; what only a process shows (exit on a signal, stderr of a crash, joblib's and submitit's
+    worker processes) stays with run_train. Whatever the run changes in this process (environment, cwd,
+    torch threads, logging handlers, Hydra's global state) is put back."""
+    if "-m" in args and not any(a.startswith(REPORT) for a in args):
+        args = [*args, f"{REPORT}=false"]
+    module, saved_env, threads = load_script(script), dict(os.environ), torch.get_num_threads()
+    saved_argv, saved_cwd, out, err, code = sys.argv, os.getcwd(), io.StringIO(), io.StringIO(), 0
+    os.environ.pop("HYDRA_FULL_ERROR", None)
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            GlobalHydra.instance().clear()
+            argv = [str(ROOT / script), *args]
+            sys.argv = train_argv(argv) if script == "train.py" else argv
+            module.main()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    finally:
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None  # no later compose in this process may see the last job's settings
+        os.chdir(saved_cwd)
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        torch.set_num_threads(threads)
+        for handler in logging.root.handlers[:]:  # Hydra's job logging: train.log and the captured console
+            logging.root.removeHandler(handler)
+            handler.close()
+    return AppResult(code, out.getvalue(), err.getvalue())
 
 
 def load_bench(script: str) -> types.ModuleType:

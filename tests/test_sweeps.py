@@ -6,13 +6,14 @@ import csv
 import json
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
 import torch
 from cifar_fixture import write_archive
-from conftest import SYNTHETIC, compose_cfg, run_train
+from conftest import SYNTHETIC, compose_cfg, run_app, run_train
 from omegaconf import OmegaConf
 
 from tunelab.training.hydra_hooks import resolvers
@@ -34,7 +35,7 @@ def summary(root: Path, name: str = "sweep_summary.csv") -> list[dict]:
 
 def test_grid_sweep_writes_a_sorted_summary_and_a_reusable_best_config(tmp_path):
     log_dir = tmp_path / "logs"
-    result = run_train(
+    result = run_app(
         ["-m", "optimizer=sgd,adam", "scheduler=step,cosine", *FAST, f"paths.log_dir={log_dir}"], cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -51,7 +52,7 @@ def test_grid_sweep_writes_a_sorted_summary_and_a_reusable_best_config(tmp_path)
     experiments = tmp_path / "extra" / "experiment"
     experiments.mkdir(parents=True)
     (experiments / "best.yaml").write_text((root / "best.yaml").read_text())
-    shown = run_train(
+    shown = run_app(
         ["--cfg", "job", "experiment=best", f"hydra.searchpath=[file://{tmp_path / 'extra'}]"], cwd=tmp_path
     )
     assert shown.returncode == 0, shown.stderr
@@ -63,7 +64,7 @@ def test_grid_sweep_writes_a_sorted_summary_and_a_reusable_best_config(tmp_path)
 def test_a_failing_job_does_not_stop_the_sweep_nor_its_report(tmp_path):
     log_dir = tmp_path / "logs"
     report = "hydra.callbacks.sweep_summary.report=true"
-    result = run_train(["-m", "optimizer.lr=0.01,-1,0.001", *FAST, f"paths.log_dir={log_dir}", report], cwd=tmp_path)
+    result = run_app(["-m", "optimizer.lr=0.01,-1,0.001", *FAST, f"paths.log_dir={log_dir}", report], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = summary(sweep_root(log_dir))
     assert [r["status"] for r in rows] == ["ok", "ok", "failed"]  # failed last
@@ -94,13 +95,18 @@ hydra:
 
 
 def search(
-    tmp_path: Path, *args: str, scaler: str = "choice(standard, bogus)", lr: str = "tag(log, interval(1e-4, 1e-2))"
+    tmp_path: Path,
+    *args: str,
+    scaler: str = "choice(standard, bogus)",
+    lr: str = "tag(log, interval(1e-4, 1e-2))",
+    runner: Callable = run_app,
 ):
-    """`python train.py -m hparams_search=test ARGS` with the SEARCH space above, on the synthetic series."""
+    """`python train.py -m hparams_search=test ARGS` with the SEARCH space above, on the synthetic series
+    (in this process; `runner=run_train` starts it as a user would, for what only a process shows)."""
     (tmp_path / "extra" / "hparams_search").mkdir(parents=True, exist_ok=True)
     (tmp_path / "extra" / "hparams_search" / "test.yaml").write_text(SEARCH.format(scaler=scaler, lr=lr))
     extra = [f"hydra.searchpath=[file://{tmp_path / 'extra'}]", f"paths.log_dir={tmp_path / 'logs'}"]
-    return run_train(["-m", "hparams_search=test", *FAST, *extra, *args], cwd=tmp_path)
+    return runner(["-m", "hparams_search=test", *FAST, *extra, *args], cwd=tmp_path)
 
 
 def study_trials(root: Path, name: str = "test") -> list[optuna.trial.FrozenTrial]:
@@ -111,7 +117,9 @@ def study_trials(root: Path, name: str = "test") -> list[optuna.trial.FrozenTria
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
 def test_an_optuna_search_records_failed_trials_and_goes_on(launcher, tmp_path):
     parallel = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2"]
-    result = search(tmp_path, *(parallel if launcher == "joblib" else []))
+    # joblib's workers are processes that import the app by name: that sweep starts as a user starts it
+    runner = run_train if launcher == "joblib" else run_app
+    result = search(tmp_path, *(parallel if launcher == "joblib" else []), runner=runner)
     assert result.returncode == 0, result.stderr[-3000:]
     root = sweep_root(tmp_path / "logs")
     trials = study_trials(root)
@@ -127,7 +135,7 @@ def test_an_optuna_search_records_failed_trials_and_goes_on(launcher, tmp_path):
 
 
 def test_a_search_whose_every_trial_fails_exits_non_zero_in_one_line(tmp_path):
-    result = search(tmp_path, "hydra.sweeper.n_trials=2", scaler="bogus")
+    result = search(tmp_path, "hydra.sweeper.n_trials=2", scaler="bogus", runner=run_train)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "all 2 jobs of the sweep failed" in errors[0] and "Traceback" not in result.stderr
@@ -159,7 +167,7 @@ def test_search_spaces_on_the_command_line_reach_the_jobs_typed(tmp_path):
     log_dir = tmp_path / "logs"
     spaces = ["optimizer.lr=tag(log, interval(1e-4, 1e-2))", "data.batch_size=choice(16, 32)"]
     args = ["-m", "hydra/sweeper=tunelab", "hydra.sweeper.n_trials=2", "hydra.sweeper.study_name=cli", *spaces]
-    result = run_train([*args, *FAST, f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    result = run_app([*args, *FAST, f"paths.log_dir={log_dir}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     root = sweep_root(log_dir)
     trials = study_trials(root, "cli")
@@ -192,7 +200,8 @@ def test_any_rdb_url_holds_the_study(tmp_path):
     ],
 )
 def test_a_bad_sampler_or_direction_is_refused_in_one_line_before_any_trial(override, message, tmp_path):
-    result = search(tmp_path, override, *([] if "top_k" in override else ["hydra.sweeper.confirm.top_k=2"]))
+    confirm = [] if "top_k" in override else ["hydra.sweeper.confirm.top_k=2"]
+    result = search(tmp_path, override, *confirm, runner=run_train)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: ") and message in line
@@ -252,7 +261,7 @@ def test_best_yaml_composes_to_the_best_trials_config_key_for_key(tmp_path):
     (extra / "hparams_search").mkdir(parents=True)
     (extra / "hparams_search" / "groups.yaml").write_text(GROUPS_SEARCH)
     searchpath = f"hydra.searchpath=[file://{extra}]"
-    result = run_train(
+    result = run_app(
         ["-m", "hparams_search=groups", "precision=64", *FAST, searchpath, f"paths.log_dir={tmp_path / 'logs'}"],
         cwd=tmp_path,
     )
@@ -292,7 +301,7 @@ def test_a_classifier_sweep_without_an_experiment_optimises_the_classifiers_metr
     write_archive(archive, per_batch=40, n_test=40)
     cifar = ["data=cifar10", f"data.root={archive.parent}", "data.md5=null", "data.val_size=40", "model=cnn"]
     log_dir = tmp_path / "logs"
-    result = run_train(["-m", *cifar, "optimizer=adam,sgd", *SHORT, f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    result = run_app(["-m", *cifar, "optimizer=adam,sgd", *SHORT, f"paths.log_dir={log_dir}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     root = sweep_root(log_dir)
     rows = summary(root)
@@ -314,7 +323,7 @@ def test_a_search_of_two_objectives_returns_both_and_marks_the_pareto_front(tmp_
     cifar = [f"data.root={archive.parent}", "data.md5=null", "data.val_size=40", "data.batch_size=32"]
     small = ["hydra.sweeper.n_trials=3", "trainer.max_epochs=1", "data.eval_batch_size=40"]  # max_epochs: fixed
     log_dir = tmp_path / "logs"
-    result = run_train(["hparams_search=cifar10_pareto", *cifar, *small, *SHORT, f"paths.log_dir={log_dir}"], tmp_path)
+    result = run_app(["hparams_search=cifar10_pareto", *cifar, *small, *SHORT, f"paths.log_dir={log_dir}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     root = sweep_root(log_dir)
     trials = study_trials(root, "cifar10_pareto")
