@@ -8,7 +8,7 @@ import types
 import pytest
 import torch
 from cifar_fixture import write_archive
-from conftest import QUIET, compose_cfg, load_bench, read_metrics, run_dirs, run_train
+from conftest import QUIET, compose_cfg, load_bench, read_metrics, run_app, run_dirs
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 
@@ -82,7 +82,7 @@ def test_airbench_recipe_learns_through_train_py(tmp_path):
     archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
     archive.parent.mkdir()
     write_archive(archive)
-    result = run_train(
+    result = run_app(
         [
             "experiment=cifar10_airbench",
             f"data.root={archive.parent}",

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 from cifar_fixture import CLASSES, batch_bytes, write_archive
-from conftest import QUIET, compose_cfg, event_dir, read_metrics, run_dirs, run_train
+from conftest import QUIET, compose_cfg, event_dir, read_metrics, run_app, run_dirs
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tunelab.data import CIFAR10DataModule
@@ -220,7 +220,7 @@ def test_forecasting_model_on_images_is_refused(archive, tmp_path):
 def test_short_training_on_separable_classes(archive, tmp_path, model):
     path, _ = archive
     extra = ["model.net.width=8"] if model == "resnet" else []
-    result = run_train(
+    result = run_app(
         [
             "data=cifar10",
             f"data.root={path.parent}",

@@ -20,6 +20,7 @@ from conftest import (
     event_dir,
     read_metrics,
     reproducible,
+    run_app,
     run_dirs,
     run_train,
     tensorboard_server,
@@ -36,7 +37,7 @@ from tunelab.training.callbacks.gradients import GradientMonitor
 def trained_run(tmp_path_factory) -> Path:
     """One short run with the default TensorBoard logger, shared by the tests below."""
     tmp = tmp_path_factory.mktemp("inspect")
-    result = run_train([*SYNTHETIC, *QUICK, f"paths.log_dir={tmp / 'logs'}", "optimizer=adamw"], cwd=tmp)
+    result = run_app([*SYNTHETIC, *QUICK, f"paths.log_dir={tmp / 'logs'}", "optimizer=adamw"], cwd=tmp)
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = run_dirs(tmp / "logs")
     return run_dir
@@ -82,7 +83,7 @@ def test_tensorboard_server_serves_the_scalars(trained_run):
 
 def test_eval_reproduces_the_training_test_metrics_and_writes_forecasts(trained_run, tmp_path):
     summary = read_metrics(trained_run)
-    result = run_train(
+    result = run_app(
         [f"ckpt_path={summary['best_checkpoint']}", "predict=true", f"paths.log_dir={tmp_path}"],
         cwd=tmp_path,
         script="eval.py",

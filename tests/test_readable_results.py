@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import SYNTHETIC, run_train, tensorboard_server
+from conftest import SYNTHETIC, run_app, run_train, tensorboard_server
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -29,7 +29,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def sweep(tmp_path: Path, *args: str) -> Path:
     root = tmp_path / "sweep"
-    result = run_train(["-m", *args, *QUICK, f"hydra.sweep.dir={root}"], cwd=tmp_path)
+    result = run_app(["-m", *args, *QUICK, f"hydra.sweep.dir={root}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     return root
 
@@ -125,7 +125,7 @@ def test_an_error_line_appears_once_on_the_terminal(tmp_path):
 
 def test_an_mlflow_run_holds_metrics_hparams_and_figures(tmp_path):
     mlflow = pytest.importorskip("mlflow")
-    result = run_train(["logger=[tensorboard,mlflow]", *QUICK, f"paths.log_dir={tmp_path}"], cwd=tmp_path)
+    result = run_app(["logger=[tensorboard,mlflow]", *QUICK, f"paths.log_dir={tmp_path}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
