@@ -62,7 +62,7 @@ def reproducible(metrics: dict[str, float]) -> dict[str, float]:
 REPORT = "hydra.callbacks.sweep_summary.report"  # the search report at the end of a multirun
 
 
-def run_train(args: list[str], cwd: Path, script: str = "train.py", timeout: int = 300) -> subprocess.CompletedProcess:
+def run_train(args: list[str], cwd: Path, script: str = "train.py", timeout: int = 1800) -> subprocess.CompletedProcess:
     """`python train.py ARGS` in a subprocess, started from `cwd`, as a user starts it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HYDRA_FULL_ERROR", None)  # users see Hydra's short errors, so the tests do too
@@ -200,7 +200,7 @@ def tensorboard_server(logdir: Path):
         text=True,
     )
     try:
-        url, deadline = None, time.time() + 60
+        url, deadline = None, time.time() + 300  # a guard: a loaded machine starts it slowly
         while url is None and time.time() < deadline:
             found = re.search(r"(http://[\w.:]+)/", server.stderr.readline())
             url = found.group(1) if found else None
@@ -220,7 +220,7 @@ def dashboard_server(storage: Path):
     command = [str(Path(sys.executable).parent / "optuna-dashboard"), str(storage), "--host", "127.0.0.1"]
     server = subprocess.Popen([*command, "--port", str(port), "--quiet"])
     try:
-        url, deadline = f"http://127.0.0.1:{port}", time.time() + 60
+        url, deadline = f"http://127.0.0.1:{port}", time.time() + 300
         while time.time() < deadline:
             try:
                 urllib.request.urlopen(f"{url}/api/meta", timeout=10)

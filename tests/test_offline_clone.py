@@ -22,7 +22,7 @@ def test_a_fresh_clone_trains_the_default_job_offline(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(clone / "src"), "http_proxy": dead, "https_proxy": dead}
     env.pop("HYDRA_FULL_ERROR", None)
     result = subprocess.run(
-        [sys.executable, "train.py", *SHORT], cwd=clone, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "train.py", *SHORT], cwd=clone, env=env, capture_output=True, text=True, timeout=1800
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (summary,) = (clone / "logs").rglob("metrics.json")

@@ -20,7 +20,7 @@ APPS = Path(__file__).parent / "optuna_apps"
 
 def run_app(app: str, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, str(APPS / app), "--multirun", *args]
-    return subprocess.run(command, cwd=APPS, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, cwd=APPS, capture_output=True, text=True, timeout=1800)
 
 
 def results(sweep_dir: Path) -> dict:
