@@ -7,7 +7,7 @@ import csv
 import pytest
 import torch
 from cifar_fixture import write_archive
-from conftest import QUIET, event_dir, read_metrics, run_dirs, run_train
+from conftest import QUIET, event_dir, read_metrics, run_app, run_dirs, run_train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 DATA = [
@@ -32,7 +32,7 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(tmp_path
         cwd=tmp_path,
     )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    single = run_train([*DATA, "data.batch_size=64", f"paths.log_dir={tmp_path / 'single'}"], cwd=tmp_path)
+    single = run_app([*DATA, "data.batch_size=64", f"paths.log_dir={tmp_path / 'single'}"], cwd=tmp_path)
     assert single.returncode == 0, single.stderr[-3000:]
 
     (run_dir,) = run_dirs(tmp_path / "ddp")  # one run dir: rank 1 writes into rank 0's

@@ -2,7 +2,7 @@
 
 Any Hydra app with tunelab installed picks them as it would pick that plugin's: `hydra/sweeper=optuna`,
 `hydra/sweeper/sampler=tpe` (random, cmaes, nsgaii, qmc, grid, gp; motpe only to say it is gone).
-Sampler keys default to Optuna's own defaults; `seed` is the search's seed (see samplers.py).
+Sampler keys default to Optuna's own defaults; `seed` is the search's seed (see tunelab/search/samplers.py).
 Kept free of heavy imports: Hydra imports every plugin module at the start of every app.
 """
 
@@ -116,7 +116,7 @@ class OptunaSweeperConf:
     max_failure_rate: float = 0.0  # the search stops once more than this share of its trials failed
     params: dict[str, Any] | None = None  # key: search space (choice, range, interval, tag(log, ...)) or value
     custom_search_space: str | None = None  # dotted path to a function (cfg, trial) adding parameters
-    # tunelab's own (leases.py): a trial whose worker died is failed and run again by a live worker
+    # tunelab's own (tunelab/search/leases.py): a trial whose worker died is failed and run again by a live worker
     heartbeat_interval: float = 60.0  # seconds between the beats a worker writes for its running trials
     grace_period: float = 120.0  # seconds without a beat after which a running trial counts as dead
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)  # winners re-run on seeds; off by default

@@ -1,6 +1,6 @@
 """Where an Optuna search keeps its study, and how each of its jobs finds its own trial there.
 
-Shared by the sweeper (src/hydra_plugins/tunelab_optuna), the jobs' pruning callback and bench/search.py;
+Shared by the sweeper (tunelab.search), the jobs' pruning callback and bench/search.py;
 kept free of Lightning so that the sweeper plugin, which Hydra imports in every app, starts fast.
 """
 

@@ -1,6 +1,6 @@
 """Optuna pruning inside a Hydra job: report after every validation, stop the trial when the pruner says so.
 
-The sweeper (src/hydra_plugins/tunelab_optuna) puts the study's storage, name and the job's trial
+The sweeper (tunelab.search) puts the study's storage, name and the job's trial
 number in the job's environment; the job opens the same storage and reports to its own trial. A
 pruned job stops after the validation that decided it, skips the final validation and test, and
 writes `status: pruned` to metrics.json, which the sweeper reads to tell the trial PRUNED.
@@ -47,7 +47,7 @@ class OptunaPruning(Callback):
 
     def __init__(self, trial: optuna.Trial, monitor: str, first_step: int = 0) -> None:
         self.trial, self.monitor = trial, monitor
-        self.step = first_step  # a retried trial starts with its dead predecessor's values (the sweeper's leases.py)
+        self.step = first_step  # a retried trial starts with its dead predecessor's values (tunelab/search/leases.py)
         self.pruned_value: float | None = None  # the last reported value, once pruned
 
     @property
