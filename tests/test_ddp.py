@@ -10,6 +10,10 @@ from cifar_fixture import write_archive
 from conftest import QUIET, event_dir, read_metrics, run_app, run_dirs, run_train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+# Lightning starts the second rank as a new process running train.py's command line: nothing here can run
+# in-process, and each test costs 15-25 s of two processes training on two cores.
+pytestmark = pytest.mark.slow(reason="DDP: two train.py processes per run (15-25 s a test here)")
+
 DATA = [
     "data=synthetic",
     "data.length=1200",

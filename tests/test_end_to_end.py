@@ -82,7 +82,7 @@ def test_jobs_started_together_get_their_own_run_dirs(tmp_path):
     assert len(dirs) == 3 and all((d / "metrics.json").is_file() for d in dirs)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="the full default run, unchanged: 1-3 minutes of training on this CPU")
 def test_default_command_on_etth1(tmp_path, ett_dir):
     """The README's `python train.py`, unchanged: a full default run (1-3 minutes), best checkpoint tested."""
     result = run_train(

@@ -204,6 +204,10 @@ def test_classes_and_per_class_keep_val_and_test_of_those_classes(tmp_path):
 RECIPES = [("pretrain_etth2_m96", "finetune_etth1_m96"), ("pretrain_fmnist", "finetune_fmnist")]
 
 
+M96_SIZE = pytest.mark.slow(reason="the M96 recipes' 512-wide GRUs: 25-30 s for one short fit each")
+RECIPES = [pytest.param(*RECIPES[0], marks=M96_SIZE), RECIPES[1]]
+
+
 @pytest.mark.parametrize(("pretrain_recipe", "finetune_recipe"), RECIPES)
 def test_the_recipes_compose_and_run_a_short_fit(pretrain_recipe, finetune_recipe, tmp_path):
     short = [*QUICK, "logger=none", "trainer.max_epochs=1"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+from conftest import run_train
 from test_sweeps import search, study_trials, summary, sweep_root
 
 EPOCHS = 4
@@ -57,7 +58,7 @@ def test_two_search_processes_share_one_study(tmp_path):
     root = tmp_path / "logs" / "shared_search"
     args = ["hydra.sweeper.n_trials=3", f"hydra.sweep.dir={root}", "pruner=median"]
     with ThreadPoolExecutor(2) as pool:  # two workers started at once, as N SLURM tasks would be
-        results = list(pool.map(lambda _: search(tmp_path, *args, scaler="standard"), range(2)))
+        results = list(pool.map(lambda _: search(tmp_path, *args, scaler="standard", runner=run_train), range(2)))
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
     trials = study_trials(root)

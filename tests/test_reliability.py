@@ -63,7 +63,11 @@ def kill_mid_run(args: list[str], cwd: Path, log_dir: Path) -> Path:
     return run_dir
 
 
-@pytest.mark.parametrize("how", ["resume", "run_dir"])
+# `resume=` stays in the fast tier; the same continuation through hydra.run.dir + ckpt_path=last is slow
+RUN_DIR_WAY = pytest.mark.slow(reason="a second kill/resume run; the fast tier kills and resumes once, with resume=")
+
+
+@pytest.mark.parametrize("how", ["resume", pytest.param("run_dir", marks=RUN_DIR_WAY)])
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, how, uninterrupted):
     expected = uninterrupted
     log_dir = tmp_path / "killed"
@@ -241,7 +245,7 @@ def test_last_ckpt_is_the_last_epoch_not_the_best(tmp_path):
 def test_resume_continues_with_the_runs_own_config_and_a_refused_one_changes_nothing(tmp_path):
     log_dir = tmp_path / "logs"
     first = [*QUIET, "data=synthetic", "data.length=600", "data.seq_len=24", "data.horizon=8", "data.batch_size=64"]
-    done = run_train([*first, "trainer.max_epochs=2", "logger=none", f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    done = run_app([*first, "trainer.max_epochs=2", "logger=none", f"paths.log_dir={log_dir}"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = run_dirs(log_dir)
     steps_per_epoch = read_metrics(run_dir)["global_step"] // 2
@@ -253,7 +257,7 @@ def test_resume_continues_with_the_runs_own_config_and_a_refused_one_changes_not
     assert {p: p.read_bytes() for p in records} == records  # .hydra/ and metrics.json as the run left them
 
     # No data= or batch size given again: they come from the run's saved overrides.
-    resumed = run_train([f"resume={run_dir}", "trainer.max_epochs=3", *QUIET], cwd=tmp_path)
+    resumed = run_app([f"resume={run_dir}", "trainer.max_epochs=3", *QUIET], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert run_dirs(log_dir) == [run_dir]
     summary = read_metrics(run_dir)
@@ -274,6 +278,7 @@ def test_resume_composes_the_saved_overrides_under_the_new_ones(tmp_path):
     assert cfg.seed == 5 and cfg.trainer.max_epochs == 3 and cfg.resume == str(run_dir)
 
 
+@pytest.mark.slow(reason="long kill/resume run: a sweep of two long jobs killed and started again (50-80 s)")
 def test_a_killed_grid_sweep_started_again_runs_only_what_is_not_done(tmp_path, uninterrupted):
     """Job 0 finished and job 1 cut off by SIGKILL: the same command again skips job 0 and continues job 1."""
     sweep_dir = tmp_path / "sweep"
@@ -309,18 +314,21 @@ def test_a_killed_grid_sweep_started_again_runs_only_what_is_not_done(tmp_path, 
 def test_a_failed_job_of_a_sweep_runs_again_only_when_asked(tmp_path):
     sweep_dir = tmp_path / "sweep"
     args = ["-m", "optimizer.lr=0.01,-1", *SLOW, "trainer.max_epochs=1", "data.length=300"]
-    first = run_train([*args, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    first = run_app([*args, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     (failed,) = sweep_dir.glob("1_*")
     stamp = (failed / "metrics.json").stat().st_mtime_ns
-    again = run_train([*args, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    again = run_app([*args, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
     assert "retry_failed=true runs it again" in again.stdout
     assert (failed / "metrics.json").stat().st_mtime_ns == stamp
-    retried = run_train([*args, f"hydra.sweep.dir={sweep_dir}", "retry_failed=true"], cwd=tmp_path)
+    retried = run_app([*args, f"hydra.sweep.dir={sweep_dir}", "retry_failed=true"], cwd=tmp_path)
     assert retried.returncode == 0 and (failed / "metrics.json").stat().st_mtime_ns != stamp
 
 
-@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+SQLITE_WAY = pytest.mark.slow(reason="a second kill/retry of a search; the fast tier does it once, on a journal file")
+
+
+@pytest.mark.parametrize("storage", ["journal", pytest.param("sqlite", marks=SQLITE_WAY)])
 def test_a_killed_search_workers_trial_is_failed_and_retried_from_its_checkpoint(storage, tmp_path):
     """Worker a is killed mid-trial; worker b, started after the grace period, fails that trial and runs it
     again in its dir, from its last.ckpt, with the same parameters and the dead trial's reported values."""

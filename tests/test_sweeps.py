@@ -114,7 +114,10 @@ def study_trials(root: Path, name: str = "test") -> list[optuna.trial.FrozenTria
     return optuna.load_study(study_name=name, storage=storage).trials
 
 
-@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+JOBLIB_WAY = pytest.mark.slow(reason="joblib's worker processes (15 s); the fast tier runs joblib once, on a grid")
+
+
+@pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=JOBLIB_WAY)])
 def test_an_optuna_search_records_failed_trials_and_goes_on(launcher, tmp_path):
     parallel = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2"]
     # joblib's workers are processes that import the app by name: that sweep starts as a user starts it
@@ -223,6 +226,7 @@ def test_joblib_runs_jobs_in_parallel_in_distinct_dirs(tmp_path):
     assert all("Run directory" in text for text in logs) and rows[0]["job"] != rows[1]["job"]
 
 
+@pytest.mark.slow(reason="submitit starts a process per job and polls for it (15 s here)")
 def test_submitit_local_runs_a_two_job_sweep(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     log_dir = tmp_path / "logs"
@@ -323,7 +327,9 @@ def test_a_search_of_two_objectives_returns_both_and_marks_the_pareto_front(tmp_
     cifar = [f"data.root={archive.parent}", "data.md5=null", "data.val_size=40", "data.batch_size=32"]
     small = ["hydra.sweeper.n_trials=3", "trainer.max_epochs=1", "data.eval_batch_size=40"]  # max_epochs: fixed
     log_dir = tmp_path / "logs"
-    result = run_app(["hparams_search=cifar10_pareto", *cifar, *small, *SHORT, f"paths.log_dir={log_dir}"], tmp_path)
+    result = run_app(
+        ["-m", "hparams_search=cifar10_pareto", *cifar, *small, *SHORT, f"paths.log_dir={log_dir}"], tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     root = sweep_root(log_dir)
     trials = study_trials(root, "cifar10_pareto")
