@@ -117,6 +117,7 @@ def test_the_real_files_pass_their_checksums_gzip_and_plain(tmp_path):
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason=f"the real Fashion-MNIST files are not at {REAL}")
+@pytest.mark.slow(reason="reads and standardises the real 70,000 images for each recipe (10-25 s)")
 @pytest.mark.parametrize("recipe", [p.stem for p in sorted((ROOT / "conf" / "experiment").glob("fmnist_*.yaml"))])
 def test_the_recipes_run_a_short_fit_on_the_real_images(recipe, tmp_path):
     # 2 x 25 steps of 128 images: enough for airbench, whose lr starts low and whose logits are scaled

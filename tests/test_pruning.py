@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from conftest import run_train
 from test_sweeps import search, study_trials, summary, sweep_root
 
@@ -54,6 +55,7 @@ def test_pruner_none_runs_every_trial_to_the_end(tmp_path):
     assert [r["status"] for r in summary(root)] == ["ok"] * 4 and all(r["test/mse"] for r in summary(root))
 
 
+@pytest.mark.slow(reason="two search processes at once, as two SLURM tasks: 30 s of two processes on two cores")
 def test_two_search_processes_share_one_study(tmp_path):
     root = tmp_path / "logs" / "shared_search"
     args = ["hydra.sweeper.n_trials=3", f"hydra.sweep.dir={root}", "pruner=median"]

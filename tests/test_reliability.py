@@ -63,11 +63,8 @@ def kill_mid_run(args: list[str], cwd: Path, log_dir: Path) -> Path:
     return run_dir
 
 
-# `resume=` stays in the fast tier; the same continuation through hydra.run.dir + ckpt_path=last is slow
-RUN_DIR_WAY = pytest.mark.slow(reason="a second kill/resume run; the fast tier kills and resumes once, with resume=")
-
-
-@pytest.mark.parametrize("how", ["resume", pytest.param("run_dir", marks=RUN_DIR_WAY)])
+@pytest.mark.slow(reason="long kill/resume run: a process killed mid-epoch, started again, compared (20-50 s)")
+@pytest.mark.parametrize("how", ["resume", "run_dir"])
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, how, uninterrupted):
     expected = uninterrupted
     log_dir = tmp_path / "killed"
@@ -325,10 +322,8 @@ def test_a_failed_job_of_a_sweep_runs_again_only_when_asked(tmp_path):
     assert retried.returncode == 0 and (failed / "metrics.json").stat().st_mtime_ns != stamp
 
 
-SQLITE_WAY = pytest.mark.slow(reason="a second kill/retry of a search; the fast tier does it once, on a journal file")
-
-
-@pytest.mark.parametrize("storage", ["journal", pytest.param("sqlite", marks=SQLITE_WAY)])
+@pytest.mark.slow(reason="long kill/resume run: a search worker killed mid-trial, another retrying it (35-60 s)")
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
 def test_a_killed_search_workers_trial_is_failed_and_retried_from_its_checkpoint(storage, tmp_path):
     """Worker a is killed mid-trial; worker b, started after the grace period, fails that trial and runs it
     again in its dir, from its last.ckpt, with the same parameters and the dead trial's reported values."""
