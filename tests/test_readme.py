@@ -109,6 +109,7 @@ BENCH_RUNS = {
     "bench/epoch_time.py": (["--lengths", "96", "--batches", "1", "--repeats", "1"], "per-timestep LSTM-64 at L=96: "),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
     "bench/overhead.py": (["--steps", "30", "--repeats", "1"], "default: ratio d/a "),
+    "bench/startup.py": (["--repeats", "1"], "default run, to its first step"),
     "bench/sweep_throughput.py": (["--trials", "2", "--epochs", "1"], "two split workers / one worker: "),
     "bench/search.py": (
         ["--trials", "2", "--overrides", "trainer.max_epochs=1"],
