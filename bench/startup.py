@@ -23,11 +23,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = "+callbacks.first_step._target_=first_step_probe.FirstStep"  # bench/ is on the job's PYTHONPATH
+# name: (arguments, the exit code that command ends with)
 COMMANDS = {
-    "--cfg job": ["--cfg", "job"],
-    "--help": ["--help"],
-    "refused (optimizer.lr=-1)": ["optimizer.lr=-1"],
-    "default run, to its first step": ["trainer.enable_progress_bar=false", PROBE],
+    "--cfg job": (["--cfg", "job"], 0),
+    "--help": (["--help"], 0),
+    "refused (optimizer.lr=-1)": (["optimizer.lr=-1"], 1),
+    "default run, to its first step": (["trainer.enable_progress_bar=false", PROBE], 0),
 }
 
 
@@ -37,7 +38,7 @@ def python_of(checkout: Path) -> str:
     return str(venv) if venv.is_file() else sys.executable
 
 
-def seconds(checkout: Path, args: list[str], out: Path) -> float:
+def seconds(checkout: Path, args: list[str], exit_code: int, out: Path) -> float:
     """Wall time of `python train.py ARGS` in `checkout`, or to its first step when the probe reports one."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "bench"), "STARTUP_T0": repr(time.time())}
     started = time.perf_counter()
@@ -49,8 +50,7 @@ def seconds(checkout: Path, args: list[str], out: Path) -> float:
         text=True,
     )
     elapsed = time.perf_counter() - started
-    refused = "optimizer.lr=-1" in args
-    if result.returncode != int(refused):
+    if result.returncode != exit_code:
         raise SystemExit(f"{checkout}/train.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
     reported = [line for line in result.stdout.splitlines() if line.startswith("first step after ")]
     return float(reported[0].split()[3]) if reported else elapsed
@@ -65,10 +65,10 @@ def main() -> None:
     times: dict[tuple[str, str], list[float]] = {(c, n): [] for c in checkouts for n in COMMANDS}
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):  # interleaved: the machine's noise hits every row alike
-            for i, (name, command) in enumerate(COMMANDS.items()):
+            for i, (name, (command, exit_code)) in enumerate(COMMANDS.items()):
                 for checkout, path in checkouts.items():
                     out = Path(tmp) / f"{checkout}-{repeat}-{i}"
-                    times[checkout, name].append(seconds(path, command, out))
+                    times[checkout, name].append(seconds(path, command, exit_code, out))
     print(f"median of {args.repeats} interleaved repeats, seconds from process start")
     for name in COMMANDS:
         row = {c: statistics.median(times[c, name]) for c in checkouts}

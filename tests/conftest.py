@@ -62,12 +62,19 @@ def reproducible(metrics: dict[str, float]) -> dict[str, float]:
 REPORT = "hydra.callbacks.sweep_summary.report"  # the search report at the end of a multirun
 
 
+def without_report(args: list[str]) -> list[str]:
+    """A multirun's arguments with the search report off unless they set it: ~5 s a sweep, which
+    test_report.py and the tests that ask for it check."""
+    if "-m" in args and not any(a.startswith(REPORT) for a in args):
+        return [*args, f"{REPORT}=false"]
+    return args
+
+
 def run_train(args: list[str], cwd: Path, script: str = "train.py", timeout: int = 1800) -> subprocess.CompletedProcess:
     """`python train.py ARGS` in a subprocess, started from `cwd`, as a user starts it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HYDRA_FULL_ERROR", None)  # users see Hydra's short errors, so the tests do too
-    if "-m" in args and not any(a.startswith(REPORT) for a in args):
-        args = [*args, f"{REPORT}=false"]  # ~5 s a sweep: test_report.py and the tests that ask for it check it
+    args = without_report(args)
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args],
         cwd=cwd,
@@ -106,8 +113,7 @@ def run_app(args: list[str], cwd: Path, script: str = "train.py") -> AppResult:
     sweep writes; what only a process shows (exit on a signal, stderr of a crash, joblib's and submitit's
     worker processes) stays with run_train. Whatever the run changes in this process (environment, cwd,
     torch threads, logging handlers, Hydra's global state) is put back."""
-    if "-m" in args and not any(a.startswith(REPORT) for a in args):
-        args = [*args, f"{REPORT}=false"]
+    args = without_report(args)
     module, saved_env, threads = load_script(script), dict(os.environ), torch.get_num_threads()
     saved_argv, saved_cwd, out, err, code = sys.argv, os.getcwd(), io.StringIO(), io.StringIO(), 0
     os.environ.pop("HYDRA_FULL_ERROR", None)

@@ -25,11 +25,10 @@ from fmnist_fixture import write_set
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from tunelab.cli import quote_numeric_choices
+from tunelab.cli import compose_train
 from tunelab.data import SyntheticSeriesDataModule
 from tunelab.search import search_space
 from tunelab.training.run.checks import check_config
-from tunelab.training.run.resume import resume_overrides
 
 SHORT = [
     "trainer.max_epochs=1",
@@ -246,9 +245,7 @@ def test_readme_command_composes(command, tmp_path, monkeypatch):
             cfg = compose(config_name="eval", overrides=overrides)
         assert Path(cfg.ckpt_path).is_file()
         return
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=resume_overrides(quote_numeric_choices(overrides)),
-                      return_hydra_config=True)  # fmt: skip
+    cfg = compose_train(CONF, overrides, with_hydra=True)
     check_config(cfg)
     if "-m" in args and cfg.hydra.sweeper.get("params") is not None:  # an Optuna search: its space must parse
         space = search_space.build({str(k): str(v) for k, v in cfg.hydra.sweeper.params.items()}, sweep)

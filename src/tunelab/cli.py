@@ -41,14 +41,18 @@ def train_argv(argv: Sequence[str]) -> list[str]:
         sys.exit(1)
 
 
-def compose_train(conf_dir: Path, overrides: Sequence[str], **paths: Path | str) -> DictConfig:
+def compose_train(
+    conf_dir: Path, overrides: Sequence[str], *, with_hydra: bool = False, **paths: Path | str
+) -> DictConfig:
     """The config `python train.py OVERRIDES` would see, for benches and tests that start no Hydra job.
 
-    Each keyword sets that `paths.*` key (e.g. output_dir, which a Hydra run would otherwise set).
+    Each keyword of `paths` sets that `paths.*` key (e.g. output_dir, which a Hydra run would otherwise set);
+    `with_hydra` keeps the `hydra` node (its launcher, sweeper and search space) in the config.
     """
     resolvers.register()  # what train.py's entry registers before Hydra composes (tunelab.entry)
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=resume_overrides(quote_numeric_choices(overrides)))
+        overrides = resume_overrides(quote_numeric_choices(overrides))
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=with_hydra)
     with open_dict(cfg):
         for key, value in paths.items():
             cfg.paths[key] = str(value)
