@@ -37,8 +37,8 @@ from tunelab.errors import UserError, report
 from tunelab.search import search_space
 from tunelab.search.leases import JOB_DIR, Heartbeat, recover_dead_trials, take_over
 from tunelab.search.samplers import check_sampler, is_grid, make_sampler
+from tunelab.sweeps.jobs import CONFIRM_PREFIX
 from tunelab.training.hydra_hooks.resolvers import run_id
-from tunelab.training.hydra_hooks.sweep_summary import CONFIRM_PREFIX
 from tunelab.training.optuna_storage import TRIAL_ENV, open_storage
 from tunelab.training.run.resume import override_key
 from tunelab.training.run.run_files import write_text_atomic

@@ -1,14 +1,15 @@
 """Config resolvers: `${run_id:}` and `${digest:text}` for directory names, `${or:a,b}` for a value with a
 fallback, `${when:c,v}` for a value that only applies when another key is set, `${run_name:}` and
-`${run_dir_name:}` for the loggers (tunelab.training.run.naming)."""
+`${run_dir_name:}` for the loggers (the names themselves are made in tunelab.training.run.naming)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 
 from omegaconf import OmegaConf
+
+from tunelab.training.run.naming import digest, run_dir_name, run_name
 
 ENV = "TUNELAB_RUN_ID"
 
@@ -35,14 +36,7 @@ def when(condition: object, value: object) -> object:
     return None if condition in (None, "") else value
 
 
-def digest(text: object) -> str:
-    """8 hex digits naming `text` (a job's overrides) in a directory name."""
-    return hashlib.sha256(str(text).encode()).hexdigest()[:8]
-
-
 def register() -> None:
-    from tunelab.training.run.naming import run_dir_name, run_name  # here: naming imports this module (digest)
-
     OmegaConf.register_new_resolver("run_id", run_id, replace=True)
     OmegaConf.register_new_resolver("or", first_set, replace=True)
     OmegaConf.register_new_resolver("when", when, replace=True)

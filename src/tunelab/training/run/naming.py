@@ -10,13 +10,13 @@ makes it unique and says where the run's files are. A resumed run keeps its name
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from tunelab.training.hydra_hooks.resolvers import digest
 from tunelab.training.run.resume import override_key
 from tunelab.training.run.sweep_resume import in_multirun
 
@@ -105,6 +105,11 @@ def short(override: str) -> str:
 def named(override: str) -> bool:
     key = override_key(override)
     return key not in NOT_NAMED and not key.startswith(NOT_NAMED_PREFIXES)
+
+
+def digest(text: object) -> str:
+    """8 hex digits naming `text` (a job's overrides, a long run name) in a directory name."""
+    return hashlib.sha256(str(text).encode()).hexdigest()[:8]
 
 
 def run_dir_name() -> str:

@@ -1,0 +1,216 @@
+"""What a search found, in pictures: parameter importances and Optuna's plots of the search.
+
+Written after every multirun (tunelab.sweeps.summary) and on demand for an existing sweep dir
+(`python -m tunelab.report`), into `<sweep dir>/report/`: PNGs from Optuna's matplotlib backend
+(optimisation history, parallel coordinates, importances, slices, the intermediate values of pruned and
+finished trials; the Pareto front when several objectives are searched), `importances.csv`, and
+`report.md`, which sweep_summary.md ends with. The same figures and table go to TensorBoard as the run
+`report` of the sweep dir, so `tensorboard --logdir <sweep dir>` shows them beside the jobs' runs.
+
+The study is the Optuna sweeper's own (its storage, from the sweep's multirun.yaml); a grid sweep's
+jobs become an in-memory study (each swept key a categorical parameter, no intermediate values).
+
+Importances: PED-ANOVA by default. It asks what a tuner asks (which parameters decide whether a
+trial lands among the best, not which explain the variance over the whole space, as fANOVA does),
+needs only numpy, and is what optuna-dashboard shows, so the report and the dashboard agree.
+`--importance fanova` (Optuna's own default; needs scikit-learn) gives the global view.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+
+from tunelab.errors import UserError
+from tunelab.sweeps.jobs import split_overrides
+from tunelab.sweeps.tables import REPORT_HEADING
+from tunelab.training.run.run_files import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+FOLDER = "report"
+STATES = {"ok": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED}
+
+
+def write_report(
+    root: Path,
+    config: DictConfig,
+    rows: list[dict[str, Any]],
+    objectives: list[str],
+    signs: list[int],
+    importance: str = "ped-anova",
+) -> str:
+    """Write `<root>/report/` for the sweep's study; return its markdown section (REPORT_HEADING and after)."""
+    study = sweep_study(root, config) or grid_study(rows, objectives, signs)
+    if not study.trials:
+        raise UserError(f"{root}: no trial or job of this sweep has started yet")
+    folder = root / FOLDER
+    folder.mkdir(exist_ok=True)
+    names = objectives[: len(study.directions)]
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    lines = [REPORT_HEADING, "", f"{len(study.trials)} trials, {len(done)} finished; figures in `{FOLDER}/`.", ""]
+    importances = param_importances(study, names, importance) if len(done) > 1 else {}
+    if importances:
+        lines += importance_table(importances, importance)
+        write_text_atomic(folder / "importances.csv", importance_csv(importances))
+    else:
+        lines += ["Importances need at least 2 finished trials and a searched parameter.", ""]
+    figures, not_drawn = draw(study, names, importance)
+    for name, figure in figures.items():
+        figure.savefig(folder / f"{name}.png", dpi=90, bbox_inches="tight")
+    lines += [f"![{name}]({FOLDER}/{name}.png)" for name in figures]
+    lines += [""] + [f"Not drawn: {why}" for why in not_drawn]
+    markdown = "\n".join(lines).rstrip() + "\n"
+    write_text_atomic(folder / "report.md", markdown)
+    to_tensorboard(folder, figures, markdown, len(done))  # and closes the figures
+    return markdown
+
+
+def sweep_study(root: Path, config: DictConfig) -> optuna.Study | None:
+    """The Optuna sweeper's study of this sweep, or None (a grid sweep, or a study kept in memory)."""
+    with_root = OmegaConf.create(OmegaConf.to_container(config))  # a writable copy (Hydra's is read-only)
+    with_root.hydra.sweep = {"dir": str(root)}  # where the storage may be: ${hydra.sweep.dir}/optuna.journal
+    sweeper = OmegaConf.select(with_root, "hydra.sweeper", default=None)
+    if sweeper is None or "OptunaSweeper" not in str(sweeper.get("_target_")) or not sweeper.get("storage"):
+        return None
+    from tunelab.training.optuna_storage import open_storage
+
+    storage = optuna.storages.get_storage(open_storage(str(sweeper.storage)))
+    name = sweeper.get("study_name") or optuna.get_all_study_names(storage)[-1]
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def grid_study(rows: list[dict[str, Any]], objectives: list[str], signs: list[int]) -> optuna.Study:
+    """The jobs of a sweep without a study as one: their swept keys as categorical parameters."""
+    keys, _ = split_overrides(rows)
+    choices = {k: sorted({str(r["_values"].get(k)) for r in rows}) for k in keys}
+    distributions = {k: optuna.distributions.CategoricalDistribution(v) for k, v in choices.items()}
+    directions = ["minimize" if sign > 0 else "maximize" for sign in signs]
+    study = optuna.create_study(directions=directions)
+    for row in rows:
+        values = [row.get(m) for m in objectives]
+        state = STATES.get(row["status"], optuna.trial.TrialState.FAIL)
+        finite = all(isinstance(v, int | float) for v in values)
+        if state == optuna.trial.TrialState.COMPLETE and not finite:
+            state = optuna.trial.TrialState.FAIL
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={k: str(row["_values"].get(k)) for k in keys},
+                distributions=distributions,
+                values=values if state == optuna.trial.TrialState.COMPLETE else None,
+                state=state,
+            )
+        )
+    return study
+
+
+def param_importances(study: optuna.Study, names: list[str], method: str) -> dict[str, dict[str, float]]:
+    """Each objective's parameter importances (summing to 1), most important first."""
+    out = {}
+    for i, name in enumerate(names):
+        sign = -1 if study.directions[i] == optuna.study.StudyDirection.MAXIMIZE else 1
+        with warnings.catch_warnings():  # PED-ANOVA warns whenever given a target; the sign makes lower better
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(
+                study, evaluator=evaluator(method), target=lambda t, i=i, sign=sign: sign * t.values[i]
+            )
+        if found:
+            out[name] = {k: float(v) for k, v in found.items()}
+    return out
+
+
+def evaluator(method: str) -> optuna.importance.BaseImportanceEvaluator:
+    if method == "ped-anova":
+        return optuna.importance.PedAnovaImportanceEvaluator()
+    if method == "fanova":
+        return optuna.importance.FanovaImportanceEvaluator(seed=0)  # seeded: the same study, the same numbers
+    raise UserError(f"--importance must be ped-anova or fanova; got {method}")
+
+
+def importance_table(importances: dict[str, dict[str, float]], method: str) -> list[str]:
+    objectives = list(importances)
+    params = list(importances[objectives[0]])
+    lines = [f"Parameter importances ({method}; each column sums to 1):", ""]
+    lines += ["| parameter | " + " | ".join(objectives) + " |", "|" + " --- |" * (len(objectives) + 1)]
+    lines += [f"| {p} | " + " | ".join(f"{importances[o].get(p, 0.0):.3f}" for o in objectives) + " |" for p in params]
+    return [*lines, ""]
+
+
+def importance_csv(importances: dict[str, dict[str, float]]) -> str:
+    rows = ["objective,parameter,importance"]
+    rows += [f"{o},{p},{v}" for o, values in importances.items() for p, v in values.items()]
+    return "\n".join(rows) + "\n"
+
+
+def draw(study: optuna.Study, names: list[str], importance: str) -> tuple[dict[str, Any], list[str]]:
+    """Optuna's matplotlib figures of the study, by file name; and why each one left out could not be drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    from optuna.visualization import matplotlib as plots
+
+    first = names[0]
+    target: dict[str, Any] = {"target_name": first}
+    if len(names) > 1:  # Optuna's plots need one target: the first objective (the summary's ranking)
+        target["target"] = lambda t: t.values[0]
+    makers: dict[str, Callable[[], Any]] = {
+        "history": lambda: plots.plot_optimization_history(study, **target),
+        "parallel_coordinates": lambda: plots.plot_parallel_coordinate(study, **target),
+        "importances": lambda: plots.plot_param_importances(study, evaluator=evaluator(importance), **target),
+        "slices": lambda: plots.plot_slice(study, **target),
+        "intermediate_values": lambda: plots.plot_intermediate_values(study),
+    }
+    if len(names) > 1:
+        makers["pareto_front"] = lambda: plots.plot_pareto_front(study, target_names=names)
+    figures, not_drawn = {}, []
+    for name, make in makers.items():
+        if why := why_not(study, name):
+            not_drawn.append(f"{name.replace('_', ' ')} ({why})")
+            continue
+        with warnings.catch_warnings():  # Optuna marks its matplotlib backend experimental
+            warnings.simplefilter("ignore")
+            try:
+                drawn = make()
+            except (ValueError, RuntimeError, TypeError) as err:
+                log.warning(f"report: {name} not drawn ({err})")
+                not_drawn.append(f"{name.replace('_', ' ')} ({err})")
+                continue
+        figures[name] = figure_of(drawn)
+    return figures, not_drawn
+
+
+def why_not(study: optuna.Study, name: str) -> str | None:
+    """Why the figure `name` has nothing to show for this study, or None when it has."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if name == "intermediate_values":
+        reported = any(t.intermediate_values for t in study.get_trials(deepcopy=False))
+        return None if reported else "no trial reported any: a grid sweep, or no pruner"
+    if name in ("importances", "parallel_coordinates"):
+        return None if len(done) > 1 and any(t.params for t in done) else "fewer than 2 finished trials"
+    if name == "slices":
+        return None if any(t.params for t in done) else "no finished trial with parameters"
+    return None if done else "no finished trial"
+
+
+def figure_of(drawn: Any) -> Any:
+    """The figure an Optuna plot drew on (it returns Axes, or an array of them)."""
+    first = drawn.flat[0] if hasattr(drawn, "flat") else drawn
+    return first.get_figure()
+
+
+def to_tensorboard(folder: Path, figures: dict[str, Any], markdown: str, step: int) -> None:
+    """The figures (closed once written) and the report's text as TensorBoard's run `report`, written anew."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    for old in folder.glob("events.out.tfevents.*"):
+        old.unlink()
+    with SummaryWriter(log_dir=str(folder)) as writer:
+        for name, figure in figures.items():
+            writer.add_figure(f"search/{name}", figure, global_step=step, close=True)
+        writer.add_text("search/report", markdown, global_step=step)
