@@ -4,7 +4,7 @@
     python bench/etth1.py --recipes etth1_lstm_s96 --models lstm gru linear naive --seeds 0
     python bench/etth1.py --recipes etth1_s96 --overrides model.net.hidden_sizes=[128] --seeds 0   # a variant
     python bench/etth1.py --recipes etth1_m192 --lookback  # seed 0 at L = 96/336/720, seeds 1, 2 where val chose
-    python bench/etth1.py --table-only --readme README.md  # the tables of what the CSV holds, into the README
+    python bench/etth1.py --table-only --doc docs/results.md  # the tables of what the CSV holds, into the docs
 
 Each (recipe, model, seed) is one ordinary training run of `experiment=<recipe> [model=<model>]
 seed=<seed> [overrides]`, composed from conf/ and trained in this process: early stopping on val/loss, then the
@@ -13,8 +13,8 @@ val/mse, test/mse, test/mae, minutes, machine) is appended to the CSV as soon as
 interrupted bench loses at most the run in progress; runs already in the CSV are skipped. Last, it
 prints the ETTh1 table (S and M, four horizons: the segment recipe `etth1_<setting>` beside the
 per-timestep LSTM, GRU, NLinear and naive runs of `etth1_lstm_<setting>`, mean ± std over seeds, the
-published L = 96 numbers) and every other (recipe, model, overrides) in the CSV; `--readme README.md`
-writes the same text between the README's etth1-table markers.
+published L = 96 numbers) and every other (recipe, model, overrides) in the CSV; `--doc docs/results.md`
+writes the same text between that file's etth1-tables markers (bench/driver.py runs all this).
 """
 
 from __future__ import annotations
@@ -22,19 +22,14 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import tempfile
-import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
+from driver import ROOT, Bench, Run, arguments, current, machine, read_rows, train_once
+from driver import main as bench_main
 from etth1_published import ANY_LOOKBACK, AT_96, S_ANY_LOOKBACK, TARGETS, Published
-from omegaconf import OmegaConf
-from result_rows import append_row, machine, read_rows, write_readme
 
-from tunelab.cli import compose_train
-from tunelab.train import train
-
-ROOT = Path(__file__).resolve().parents[1]
 FIELDS = ("recipe", "model", "overrides", "seed", "val/mse", "test/mse", "test/mae", "minutes", "machine")
 DETERMINISTIC = ("naive", "seasonal_naive")  # no parameters: one seed says it all
 HORIZONS = (96, 192, 336, 720)
@@ -50,28 +45,12 @@ COLUMNS = (
 
 PUBLISHED = AT_96  # the L = 96 table's published columns
 LOOKBACKS = (96, 336, 720)  # the input lengths the lookback table chooses from, on seed 0's val/mse
-README_BEGIN = "<!-- etth1 table: written by python bench/etth1.py --table-only --readme README.md -->"
-README_END = "<!-- end of etth1 table -->"
-
-
-@functools.cache
-def current(recipe: str) -> str:
-    """The recipe's name/version as its config says (`recipe: etth1_m96/v1`): rows of an older version of a
-    recipe are not mixed into the table's cells, nor do they count as runs already done."""
-    return str(OmegaConf.load(ROOT / "conf" / "experiment" / f"{recipe}.yaml").recipe)
 
 
 def versioned(recipe: str) -> str:
     """A CSV row's recipe with its version; rows written before versions were recorded are v1 (the only
     version of every recipe then)."""
     return recipe if "/" in recipe else f"{recipe}/v1"
-
-
-def run(recipe: str, model: str, extra: list[str], seed: int, data_dir: Path, log_dir: Path) -> dict[str, float]:
-    overrides = [f"experiment={recipe}", f"seed={seed}", "logger=none", *([f"model={model}"] if model else [])]
-    overrides += ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *extra]
-    output_dir = Path(tempfile.mkdtemp(prefix=f"{recipe}_{model or 'recipe'}_{seed}_", dir=log_dir))  # one per run
-    return train(compose_train(ROOT / "conf", overrides, root_dir=ROOT, data_dir=data_dir, output_dir=output_dir))
 
 
 Key = tuple[str, str, str]  # a CSV group: (recipe/version, model, overrides)
@@ -323,69 +302,71 @@ def summary(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def measure(args: argparse.Namespace, recipe: str, model: str, overrides: list[str], seeds: list[int], tmp: Path):
-    """Train `recipe` with `model` and `overrides` at each seed not in the CSV yet, appending each run's row."""
+def planned(args: argparse.Namespace) -> Iterator[Run]:
+    """The runs the command asks for; with --lookback, seed 0 at each input length first, then the other seeds at
+    the length that seed 0's val/mse chose (read from the CSV those runs were appended to)."""
+    extra = tuple(args.overrides)
+    for recipe in args.recipes:
+        for model in args.models:
+            seeds = args.seeds[:1] if model in DETERMINISTIC else args.seeds
+            if not args.lookback:
+                yield from runs(args, recipe, model, args.overrides, seeds)
+                continue
+            for seq_len in LOOKBACKS:
+                yield from runs(args, recipe, model, lookback_override(seq_len, extra).split(), [0])
+            key, _ = chosen(group(read_rows(args.csv)), recipe, model, extra=extra)
+            if key and key[0] != current(recipe):
+                print(f"{recipe}: {key[0]} has the lowest seed-0 val/mse, not the current version", flush=True)
+            elif key:
+                yield from runs(args, recipe, model, key[2].split(), seeds)
+
+
+def runs(args: argparse.Namespace, recipe: str, model: str, overrides: list[str], seeds: list[int]) -> Iterator[Run]:
+    """`recipe` with `model` and `overrides` at each seed."""
     extra = " ".join(overrides)
-    done = {(versioned(r["recipe"]), r["model"], r["overrides"], int(r["seed"])) for r in read_rows(args.csv)}
+    name = " ".join(filter(None, [current(recipe), model or "recipe", extra]))
     for seed in seeds:
-        if (current(recipe), model, extra, seed) in done:
-            name = " ".join(filter(None, [current(recipe), model or "recipe", extra]))
-            print(f"{name} seed {seed}: in {args.csv} already", flush=True)
-            continue
-        started = time.perf_counter()
-        metrics = run(recipe, model, overrides, seed, args.data_dir.resolve(), tmp)
-        row = {
-            "recipe": current(recipe),
-            "model": model,
-            "overrides": extra,
-            "seed": seed,
-            "val/mse": f"{metrics['val/mse']:.6f}",
-            "test/mse": f"{metrics['test/mse']:.6f}",
-            "test/mae": f"{metrics['test/mae']:.6f}",
-            "minutes": f"{(time.perf_counter() - started) / 60:.2f}",
-            "machine": machine(),
-        }
-        append_row(args.csv, row, FIELDS)
-        print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+        measure = functools.partial(run, recipe, model, overrides, seed, args.data_dir.resolve())
+        yield Run(f"{name} seed {seed}", (current(recipe), model, extra, str(seed)), measure)
+
+
+def run(recipe: str, model: str, overrides: list[str], seed: int, data_dir: Path, log_dir: Path) -> dict[str, str]:
+    """One run of `experiment=<recipe> [model=<model>] seed=<seed> [overrides]`; its CSV row."""
+    chosen = [f"experiment={recipe}", f"seed={seed}", *([f"model={model}"] if model else []), *overrides]
+    trained = train_once(chosen, log_dir, data_dir=data_dir)
+    return {
+        "recipe": trained.recipe,
+        "model": model,
+        "overrides": " ".join(overrides),
+        "seed": seed,
+        **{k: f"{trained.metrics[k]:.6f}" for k in ("val/mse", "test/mse", "test/mae")},
+        "minutes": f"{trained.minutes:.2f}",
+        "machine": machine(),
+    }
+
+
+def key(row: dict) -> tuple[str, str, str, str]:
+    """What makes two rows the same run: recipe with its version, model, overrides, seed."""
+    return versioned(row["recipe"]), row["model"], row["overrides"], str(row["seed"])
+
+
+BENCH = Bench("etth1", FIELDS, key, shown=("val/mse", "test/mse", "test/mae", "minutes"), table=table)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, BENCH)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="folder holding ETT-small/")
     parser.add_argument("--recipes", nargs="+", default=["etth1_m96", "etth1_s96"], help="experiment= options")
     parser.add_argument("--models", nargs="+", default=[""], help="model= options ('' keeps the recipe's model)")
     parser.add_argument("--overrides", nargs="*", default=[], help="extra key=value overrides of every run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--csv", type=Path, default=ROOT / "bench" / "results" / "etth1.csv")
     parser.add_argument(
         "--lookback",
         action="store_true",
         help=f"seed 0 at L = {', '.join(map(str, LOOKBACKS))}, then --seeds at the length with the lowest val/mse",
     )
-    parser.add_argument("--table-only", action="store_true", help="print the CSV's tables, run nothing")
-    parser.add_argument("--readme", type=Path, help="also write the tables into this README's etth1-table block")
     args = parser.parse_args()
-    extra = tuple(args.overrides)
-
-    if not args.table_only:
-        with tempfile.TemporaryDirectory() as tmp:
-            for recipe in args.recipes:
-                for model in args.models:
-                    seeds = args.seeds[:1] if model in DETERMINISTIC else args.seeds
-                    if not args.lookback:
-                        measure(args, recipe, model, args.overrides, seeds, Path(tmp))
-                        continue
-                    for seq_len in LOOKBACKS:  # seed 0 at every input length, then the other seeds where chosen
-                        measure(args, recipe, model, lookback_override(seq_len, extra).split(), [0], Path(tmp))
-                    key, _ = chosen(group(read_rows(args.csv)), recipe, model, extra=extra)
-                    if key and key[0] != current(recipe):
-                        print(f"{recipe}: {key[0]} has the lowest seed-0 val/mse, not the current version", flush=True)
-                    elif key:
-                        measure(args, recipe, model, key[2].split(), seeds, Path(tmp))
-    text = table(read_rows(args.csv))
-    print(text)
-    if args.readme:
-        write_readme(args.readme, text, README_BEGIN, README_END)
+    bench_main(BENCH, args, planned(args))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import types
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -141,18 +142,19 @@ def run_app(args: list[str], cwd: Path, script: str = "train.py") -> AppResult:
 
 
 def load_bench(script: str) -> types.ModuleType:
-    """bench/<script>.py as a module; its sibling imports (result_rows) resolve as when it runs as a script."""
+    """bench/<script>.py as a module; its sibling imports (driver) resolve as when it runs as a script."""
     if str(ROOT / "bench") not in sys.path:
         sys.path.insert(0, str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location(f"bench_{script}", ROOT / "bench" / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # where dataclasses look a class's module up
     spec.loader.exec_module(module)
     return module
 
 
-def readme_block(begin: str, end: str) -> str:
-    """The README's text between a bench script's two markers (each on a line of its own)."""
-    return (ROOT / "README.md").read_text().split(begin + "\n")[1].split("\n" + end)[0]
+def doc_block(bench: Any) -> str:
+    """The text between a bench's two markers (each on a line of its own) in the docs file that holds its tables."""
+    return (ROOT / bench.doc).read_text().split(bench.begin + "\n")[1].split("\n" + bench.end)[0]
 
 
 def run_dirs(log_dir: Path) -> list[Path]:

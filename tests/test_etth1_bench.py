@@ -1,4 +1,4 @@
-"""bench/etth1.py: finished runs are skipped, and the README's ETTh1 tables are rendered from the CSV."""
+"""bench/etth1.py: finished runs are skipped, and the ETTh1 tables of docs/results.md are rendered from the CSV."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DATA, ROOT, load_bench, readme_block
+from conftest import DATA, ROOT, doc_block, load_bench
 
 bench = load_bench("etth1")
+driver = load_bench("driver")
 
 
 def row(
@@ -30,7 +31,7 @@ def row(
 
 def write(path, rows) -> None:
     for r in rows:
-        bench.append_row(path, r, bench.FIELDS)
+        driver.append_row(path, r, bench.FIELDS)
 
 
 def table_line(text: str, setting: str) -> str:
@@ -172,20 +173,20 @@ def test_lookback_runs_seed_0_at_each_length_then_the_other_seeds_at_the_one_val
     assert len(bench.read_rows(path)) == 5  # seed 2 of the current version is not run at a length v0 was chosen at
 
 
-def test_the_readme_tables_are_the_ones_rendered_from_the_committed_csv():
-    block = readme_block(bench.README_BEGIN, bench.README_END)
+def test_the_doc_tables_are_the_ones_rendered_from_the_committed_csv():
+    block = doc_block(bench.BENCH)
     assert block == bench.table(bench.read_rows(ROOT / "bench" / "results" / "etth1.csv")), (
-        "README.md's ETTh1 tables differ from bench/results/etth1.csv: run "
-        "python bench/etth1.py --table-only --readme README.md"
+        "docs/results.md's ETTh1 tables differ from bench/results/etth1.csv: run "
+        "python bench/etth1.py --table-only --doc docs/results.md"
     )
 
 
-def test_the_readme_block_must_exist_before_it_is_written(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("no markers here\n")
-    with pytest.raises(SystemExit, match=r"has no .*etth1 table"):
-        bench.write_readme(readme, "text", bench.README_BEGIN, bench.README_END)
-    assert readme.read_text() == "no markers here\n"
+def test_the_doc_block_must_exist_before_it_is_written(tmp_path):
+    doc = tmp_path / "results.md"
+    doc.write_text("no markers here\n")
+    with pytest.raises(SystemExit, match=r"has no .*etth1 tables"):
+        driver.write_block(doc, "text", bench.BENCH.begin, bench.BENCH.end)
+    assert doc.read_text() == "no markers here\n"
 
 
 def test_every_row_of_the_committed_csv_has_every_field():

@@ -1,23 +1,23 @@
-"""bench/images.py: the README's Fashion-MNIST table is the one rendered from the committed CSV."""
+"""bench/images.py: the Fashion-MNIST table of docs/results.md is the one rendered from the committed CSV."""
 
 from __future__ import annotations
 
-from conftest import ROOT, load_bench, readme_block
+from conftest import ROOT, doc_block, load_bench
 
 bench = load_bench("images")
+driver = load_bench("driver")
 CSV = ROOT / "bench" / "results" / "images.csv"
 
 
-def test_the_readme_table_is_the_one_rendered_from_the_committed_csv():
-    block = readme_block(bench.README_BEGIN, bench.README_END)
-    assert block == bench.table(bench.read_rows(CSV)), (
-        "README.md's Fashion-MNIST table differs from bench/results/images.csv: run "
-        "python bench/images.py --table-only --readme README.md"
+def test_the_doc_table_is_the_one_rendered_from_the_committed_csv():
+    assert doc_block(bench.BENCH) == bench.table(driver.read_rows(CSV)), (
+        "docs/results.md's Fashion-MNIST table differs from bench/results/images.csv: run "
+        "python bench/images.py --table-only --doc docs/results.md"
     )
 
 
 def test_every_committed_row_is_complete_and_in_range():
-    rows = bench.read_rows(CSV)
+    rows = driver.read_rows(CSV)
     assert rows and all(set(r) == set(bench.FIELDS) for r in rows)
     for r in rows:
         assert 0 < float(r["val/acc"]) <= 1 and 0 < float(r["test/acc"]) <= 1, r

@@ -1,4 +1,4 @@
-"""Every command in README.md runs, in order, in a fresh working directory, as a user would run them.
+"""Every command in README.md and docs/ runs, in order, in a fresh working directory, as a user would run them.
 
 Install and test lines must be exactly what CI (.ci/run) executes. Training commands run as written
 (data in ./data, logs in ./logs), with only a short-run limit appended; `<run>` and `<id>` stand for the
@@ -39,8 +39,22 @@ SHORT = [
 ]
 
 
-def readme_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text()
+# The README and the docs it links to, in reading order: the walkthrough runs their commands in this order.
+DOCS = (
+    "README.md",
+    "docs/data.md",
+    "docs/fine-tuning.md",
+    "docs/sweeps.md",
+    "docs/results.md",
+    "docs/speed.md",
+    "docs/guarantees.md",
+    "docs/tests.md",
+)
+
+
+def doc_commands(doc: str = "README.md") -> list[str]:
+    """The lines of a document's bash blocks, without comments."""
+    text = (ROOT / doc).read_text()
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         for line in block.splitlines():
@@ -54,7 +68,7 @@ CI_COMMANDS = ("pip ", "pytest", "ruff ")  # the README's lines that .ci/run exe
 
 
 def test_readme_starts_with_the_quick_start_and_ci_runs_it():
-    commands = readme_commands()
+    commands = doc_commands()
     install = 'pip install -e ".[dev,sweep,cluster,mlflow]"'
     assert commands[:4] == ["pip install torch==2.13.0", install, "python train.py", "pytest"]
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith(CI_COMMANDS)]
@@ -182,13 +196,19 @@ def check_tensorboard(args: list[str], cwd: Path) -> None:
 
 
 def walkthrough_parts() -> list[list[str]]:
-    """The README's commands but install and test, in order, cut before each command that needs an earlier
-    run (`<run>`): every later part starts with the quick-start `python train.py` to make that run. The
-    parts run on the test workers at once."""
-    commands = [c for c in readme_commands() if not c.startswith(CI_COMMANDS)]
-    cuts = [i for i, c in enumerate(commands) if "<run>" in c]
-    bounds = [0, *cuts, len(commands)]
-    return [(["python train.py"] if start else []) + commands[start:end] for start, end in itertools.pairwise(bounds)]
+    """Each document's commands but install and test, in order, cut before each command that needs an earlier
+    run (`<run>`): a part cut there starts with the quick-start `python train.py` to make that run. The parts
+    run on the test workers at once."""
+    parts = []
+    for doc in DOCS:
+        commands = [c for c in doc_commands(doc) if not c.startswith(CI_COMMANDS)]
+        if not commands:
+            continue
+        cuts = [i for i, c in enumerate(commands) if "<run>" in c and i > 0]
+        bounds = [0, *cuts, len(commands)]
+        for start, end in itertools.pairwise(bounds):
+            parts.append((["python train.py"] if "<run>" in commands[start] else []) + commands[start:end])
+    return parts
 
 
 @pytest.mark.slow(reason="about 17 minutes: ~50 processes, each training or sweeping as a user would")
@@ -200,7 +220,7 @@ def test_readme_walkthrough(tmp_path, part):
     write_archive(data / "cifar10" / "cifar-10-python.tar.gz", per_batch=1200, n_test=100)
     write_set(data / "fashion_mnist", n_train=400, n_test=100)
     SyntheticSeriesDataModule(length=2000).load_frame().to_csv(tmp_path / "my.csv")
-    shutil.copy(ROOT / "README.md", tmp_path)  # bench/etth1.py --readme README.md writes its tables into it
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")  # bench/etth1.py --doc docs/results.md writes its tables there
     for command in walkthrough_parts()[part]:
         run_command(command, tmp_path)
 
@@ -227,12 +247,13 @@ def fake_run(cwd: Path) -> Path:
     return run
 
 
-ENTRY_LINES = [c for c in readme_commands() if c.startswith(("python train.py", "python eval.py"))]
+ENTRY_LINES = [c for doc in DOCS for c in doc_commands(doc) if c.startswith(("python train.py", "python eval.py"))]
 
 
 @pytest.mark.parametrize("command", ENTRY_LINES)
 def test_readme_command_composes(command, tmp_path, monkeypatch):
-    """The fast tier's drift check of every `python train.py` / `eval.py` line (the slow tier runs them all):
+    """The fast tier's drift check of every `python train.py` / `eval.py` line of the README and docs/ (the slow
+    tier runs them all):
     its overrides compose, as one job of a multirun, the training checks pass, and an Optuna search's space
     parses. `<run>` is a run dir made to look finished; `<id>` a sweep dir name."""
     monkeypatch.chdir(tmp_path)
@@ -250,3 +271,28 @@ def test_readme_command_composes(command, tmp_path, monkeypatch):
     if "-m" in args and cfg.hydra.sweeper.get("params") is not None:  # an Optuna search: its space must parse
         space = search_space.build({str(k): str(v) for k, v in cfg.hydra.sweeper.params.items()}, sweep)
         assert space.distributions, command
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")  # a markdown link's target
+
+
+def anchors(doc: Path) -> set[str]:
+    """The anchors GitHub gives a document's headings: lower case, spaces as hyphens, punctuation dropped."""
+    headings = re.findall(r"^#+ (.+)$", doc.read_text(), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_doc_is_linked_from_the_readme_and_every_link_lands():
+    docs = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))
+    assert docs == sorted(DOCS[1:]), "a file in docs/ must be listed in DOCS (so the walkthrough runs it)"
+    readme_links = set(LINK.findall((ROOT / "README.md").read_text()))
+    assert {d for d in docs if d not in readme_links} == set(), "every docs/ file is linked from README.md"
+    for doc in DOCS:
+        for target in LINK.findall((ROOT / doc).read_text()):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, anchor = target.partition("#")
+            file = ((ROOT / doc).parent / path).resolve() if path else ROOT / doc
+            assert file.exists(), f"{doc}: the link {target} leads nowhere"
+            if anchor and file.suffix == ".md":
+                assert anchor in anchors(file), f"{doc}: {target} names no heading of {file.name}"
