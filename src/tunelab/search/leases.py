@@ -88,6 +88,19 @@ def recover_dead_trials(study: optuna.Study, grace_period: float) -> None:
         study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
 
 
+def take_waiting(study: optuna.Study) -> int | None:
+    """The id of a queued trial (a retry) that this process now runs, marked RUNNING as `Study.ask` does, or None.
+
+    For a process's first trial, which is built before its sampler exists (samplers.py) and so cannot come
+    from `Study.ask`: without this, a restarted worker would draw a fresh trial and leave the retry WAITING.
+    Taking a trial is atomic in both storages: only one worker's WAITING -> RUNNING succeeds."""
+    storage = study._storage
+    for trial in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+            return trial._trial_id
+    return None
+
+
 def take_over(study: optuna.Study, trial: optuna.Trial) -> str | None:
     """For a retry: copy the dead trial's intermediate values into it; return the dead trial's job dir."""
     number = trial.user_attrs.get(RETRY_OF)

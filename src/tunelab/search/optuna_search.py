@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError, report
 from tunelab.search import search_space
-from tunelab.search.leases import JOB_DIR, Heartbeat, recover_dead_trials, take_over
+from tunelab.search.leases import JOB_DIR, Heartbeat, recover_dead_trials, take_over, take_waiting
 from tunelab.search.samplers import check_sampler, is_grid, make_sampler
 from tunelab.sweeps.jobs import CONFIRM_PREFIX
 from tunelab.training.hydra_hooks.resolvers import run_id
@@ -116,13 +116,19 @@ class OptunaSearch:
                                     load_if_exists=True)  # fmt: skip
         log.info(f"Optuna study '{study.study_name}' in {self.storage or 'memory'}: {len(study.trials)} trials so far")
         self.grid = self.space.grid() if is_grid(self.sampler) else None
-        n_trials = self.n_trials if self.grid is None else min(self.n_trials, grid_left(study, self.grid))
+        if self.grid is not None:
+            log.info(f"Grid sampler: {math.prod(map(len, self.grid.values()))} points")
         failures: list[str] = []
         added = 0
         with Heartbeat(self.study_storage, self.heartbeat_interval) as self.heartbeat:
-            while added < n_trials:
+            while added < self.n_trials:
                 recover_dead_trials(study, self.grace_period)
-                size = min(self.n_jobs, n_trials - added)
+                size = min(self.n_jobs, self.n_trials - added)
+                if self.grid is not None:  # counted anew each time: a dead worker's point opens again
+                    size = min(size, grid_open(study, self.grid))
+                    if not size:
+                        log.info("Grid sampler: every point is taken")
+                        break
                 failures += self.run_batch(study, size)
                 added += size
                 if len(failures) > self.max_failure_rate * added:
@@ -198,7 +204,9 @@ class OptunaSearch:
             # This process's first trial: its number, unique in the study, seeds the sampler (samplers.py),
             # which must exist before the trial object does (building one runs the sampler's before_trial).
             storage = self.study_storage
-            trial_id = storage.create_new_trial(storage.get_study_id_from_name(study.study_name))
+            trial_id = take_waiting(study)  # a dead worker's retry comes first, as study.ask() would take it
+            if trial_id is None:
+                trial_id = storage.create_new_trial(storage.get_study_id_from_name(study.study_name))
             self.stream = storage.get_trial_number_from_id(trial_id)
             study.sampler = make_sampler(self.sampler, self.stream, self.grid)
             trial = optuna.Trial(study, trial_id)
@@ -259,13 +267,14 @@ def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
     return list(best.values())[:k]
 
 
-def grid_left(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
-    """Grid points no trial of the study has taken yet (a resumed grid search runs only those)."""
+def grid_open(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
+    """How many trials the grid still needs: its points no trial has taken, and the retries queued for points
+    whose worker died (their dead trial's parameters count as taken)."""
     size = math.prod(len(values) for values in grid.values())
-    taken = {tuple(sorted(t.params.items())) for t in study.get_trials(deepcopy=False) if t.params}
-    left = size - len(taken)
-    log.info(f"Grid sampler: {size} points, {left} not tried yet")
-    return max(left, 0)
+    found = study.get_trials(deepcopy=False)
+    taken = {tuple(sorted(t.params.items())) for t in found if t.params}
+    waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in found)
+    return max(size - len(taken), 0) + waiting
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn, n_objectives: int) -> str | None:

@@ -1,0 +1,73 @@
+"""Searches where kills, restarts and workers meet (issue 43): each defect an outside review reproduced, as a
+regression test on the tiny objective app (tests/optuna_apps/objective.py: no torch, a fault on demand)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from tunelab.training.optuna_storage import open_storage
+
+APPS = Path(__file__).parent / "optuna_apps"
+GRACE = 1.5  # objective.yaml's grace_period: a dead worker's trial is noticed after this many seconds
+
+
+def search(sweep_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """One worker of the objective app's search on `sweep_dir`."""
+    command = [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]
+    return subprocess.run(command, cwd=APPS, capture_output=True, text=True, timeout=1800)
+
+
+def trials(sweep_dir: Path, storage: str | None = None) -> list[optuna.trial.FrozenTrial]:
+    url = storage or str(sweep_dir / "optuna.journal")
+    return optuna.load_study(study_name="search", storage=open_storage(url)).trials
+
+
+def states(found: list[optuna.trial.FrozenTrial], state: TrialState) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in found if t.state == state]
+
+
+def points(found: list[optuna.trial.FrozenTrial]) -> list[tuple]:
+    """The parameter sets of the COMPLETE trials, sorted."""
+    return sorted(tuple(sorted(t.params.items())) for t in states(found, TrialState.COMPLETE))
+
+
+GRID = sorted(((("x", x), ("y", y)) for x in (1, 2) for y in (10, 20)))
+
+
+def test_a_dead_workers_grid_point_is_retried_first_by_the_next_worker(tmp_path):
+    """Defect 1: the restarted worker runs the queued retry (its first trial skipped the queue before), and the
+    grid counts the dead point as open: every point completes once, nothing is left WAITING."""
+    sweep = tmp_path / "sweep"
+    killed = search(sweep, "die_in=2_")
+    assert killed.returncode == -9
+    time.sleep(GRACE + 0.5)
+    restarted = search(sweep)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    found = trials(sweep)
+    assert not states(found, TrialState.WAITING) and not states(found, TrialState.RUNNING)
+    assert points(found) == GRID
+    (dead,) = states(found, TrialState.FAIL)
+    (retry,) = [t for t in found if t.user_attrs.get("retry_of") == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+    starts = [line.split()[1] for line in (sweep / "jobs.log").read_text().splitlines() if line.startswith("start")]
+    assert starts[2] == starts[3]  # the restart ran the retry first, in the dead trial's dir
+    assert search(sweep).returncode == 0 and len(trials(sweep)) == len(found)  # a finished grid adds nothing
+
+
+def test_a_tpe_search_restarted_after_a_kill_runs_the_retry_first(tmp_path):
+    """Defect 1 with TPE and n_trials=1: the restart's one trial is the retry, not a fresh draw."""
+    sweep = tmp_path / "sweep"
+    tpe = ["hydra/sweeper/sampler=tpe", "x=interval(0, 1)", "y=0"]
+    assert search(sweep, *tpe, "hydra.sweeper.n_trials=2", "die_in=1_").returncode == -9
+    time.sleep(GRACE + 0.5)
+    restarted = search(sweep, *tpe, "hydra.sweeper.n_trials=1")
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    found = trials(sweep)
+    assert [t.state for t in found] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert found[2].user_attrs["retry_of"] == 1 and found[2].params == found[1].params
