@@ -71,3 +71,29 @@ def test_a_tpe_search_restarted_after_a_kill_runs_the_retry_first(tmp_path):
     found = trials(sweep)
     assert [t.state for t in found] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
     assert found[2].user_attrs["retry_of"] == 1 and found[2].params == found[1].params
+
+
+def workers(sweep_dir: Path, count: int, *args: str) -> list[subprocess.CompletedProcess]:
+    """`count` workers of the objective app's search on `sweep_dir`, started together."""
+    command = [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]
+    started = [subprocess.Popen(command, cwd=APPS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+    started += [subprocess.Popen(command, cwd=APPS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(count - 1)]  # fmt: skip
+    return [subprocess.CompletedProcess(p.args, p.wait(timeout=1800), *p.communicate()) for p in started]
+
+
+def starts(sweep_dir: Path) -> list[str]:
+    """The job dirs in the order their jobs started (a dir twice: run twice)."""
+    lines = (sweep_dir / "jobs.log").read_text().splitlines()
+    return [line.split()[1] for line in lines if line.startswith("start")]
+
+
+def test_two_workers_run_each_confirmation_job_once(tmp_path):
+    """Defect 2: both workers reach the confirmation phase; each of its jobs runs once, claimed by one of them."""
+    sweep = tmp_path / "sweep"
+    confirm = ["hydra.sweeper.confirm.top_k=2", "hydra.sweeper.confirm.seeds=[0,1]", "nap=0.3"]
+    for worker in workers(sweep, 2, "hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=2", *confirm):
+        assert worker.returncode == 0, worker.stderr[-3000:]
+    confirmations = [job for job in starts(sweep) if job.startswith("confirm_")]
+    assert len(confirmations) == 4 == len(set(confirmations))  # 2 configurations x 2 seeds, each once
+    assert {job.rpartition("_seed")[2] for job in confirmations} == {"0", "1"}

@@ -70,8 +70,9 @@ def beat(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
     storage.set_trial_system_attr(trial_id, BEAT, time.time())
 
 
-def recover_dead_trials(study: optuna.Study, grace_period: float) -> None:
-    """Fail the study's RUNNING trials whose beats stopped `grace_period` seconds ago; queue each again."""
+def recover_dead_trials(study: optuna.Study, grace_period: float, requeue: bool = True) -> None:
+    """Fail the study's RUNNING trials whose beats stopped `grace_period` seconds ago; queue each again (unless
+    not `requeue`: a claim, claims.py, is not retried but leaves its job open)."""
     storage, now = study._storage, time.time()  # Optuna's own callbacks reach the storage the same way
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         last = trial.system_attrs.get(BEAT) or trial.datetime_start.timestamp()
@@ -84,8 +85,9 @@ def recover_dead_trials(study: optuna.Study, grace_period: float) -> None:
                 continue
         except RuntimeError:  # another worker told it first (UpdateFinishedTrialError is a RuntimeError)
             continue
-        log.warning(f"trial {trial.number} failed: {reason}; queued again with the same parameters")
-        study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
+        if requeue:
+            log.warning(f"trial {trial.number} failed: {reason}; queued again with the same parameters")
+            study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
 
 
 def take_waiting(study: optuna.Study) -> int | None:

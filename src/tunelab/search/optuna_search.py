@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError, report
 from tunelab.search import search_space
+from tunelab.search.claims import claim, claims_study, release
 from tunelab.search.leases import JOB_DIR, Heartbeat, recover_dead_trials, take_over, take_waiting
 from tunelab.search.samplers import check_sampler, is_grid, make_sampler
 from tunelab.sweeps.jobs import CONFIRM_PREFIX
@@ -137,9 +138,9 @@ class OptunaSearch:
                         f"the search stopped: {len(failures)} of {added} trials failed, more than "
                         f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; {failures[-1]}"
                     )
-        write_results(study, sweep_dir)
-        if self.top_k:
-            self.confirm_best(study)
+            write_results(study, sweep_dir)
+            if self.top_k:
+                self.confirm_best(study)
 
     def run_batch(self, study: optuna.Study, size: int) -> list[str]:
         """Ask `size` trials, launch their jobs together, tell each result; return the failed trials' errors."""
@@ -165,23 +166,36 @@ class OptunaSearch:
     def confirm_best(self, study: optuna.Study) -> None:
         """Run the study's `top_k` best configurations again, each with every seed of `seeds`, as jobs of this
         sweep: not pruned (no trial), in dirs named by trial and seed, so that a resumed sweep finds them
-        done (tunelab.training.run.sweep_resume). The sweep summary ranks them by their mean."""
+        done (tunelab.training.run.sweep_resume). Each job runs once, whichever worker claims it first
+        (claims.py). The sweep summary ranks them by their mean."""
         best = best_trials(study, self.top_k)
         if not best:
             log.warning("no trial completed, so no configuration is confirmed on seeds")
             return
-        jobs = [
-            [
-                *self.overrides(trial.params, but="seed"),
-                f"seed={seed}",
-                f"hydra.sweep.subdir={CONFIRM_PREFIX}{trial.number}_seed{seed}",
-            ]
+        jobs = {
+            f"{CONFIRM_PREFIX}{trial.number}_seed{seed}": [*self.overrides(trial.params, but="seed"), f"seed={seed}"]
             for trial in best
             for seed in self.seeds
-        ]
+        }
+        claims = claims_study(study)
+        recover_dead_trials(claims, self.grace_period, requeue=False)
+        mine = claim(claims, list(jobs), self.heartbeat)
         numbers = ", ".join(str(t.number) for t in best)
-        log.info(f"Confirming trials {numbers} on seeds {self.seeds}: {len(jobs)} jobs")
-        self.launcher.launch(jobs, initial_job_idx=len(study.trials))
+        log.info(f"Confirming trials {numbers} on seeds {self.seeds}: {len(mine)} of {len(jobs)} jobs run here")
+        if not mine:
+            return
+        ran: set[str] = set()
+        try:
+            launched = [[*jobs[job], f"hydra.sweep.subdir={job}"] for job in mine]
+            returns = self.launcher.launch(launched, initial_job_idx=len(study.trials))
+            for (job, claim_id), ret in zip(mine.items(), returns, strict=True):
+                values = objective_values(ret._return_value, 1) if ret.status == JobStatus.COMPLETED else None
+                release(claims, claim_id, self.heartbeat, values[0] if values else None, ran=True)
+                ran.add(job)
+        finally:  # the launcher raised: the jobs it did not finish are open to the next worker
+            for job, claim_id in mine.items():
+                if job not in ran:
+                    release(claims, claim_id, self.heartbeat, None, ran=False)
 
     def overrides(self, params: dict[str, Any], but: str | None = None) -> list[str]:
         """A job's overrides for a trial's `params`: the command line's fixed ones (less the key `but`), then them."""
