@@ -117,6 +117,7 @@ class OptunaSearch:
                                     load_if_exists=True)  # fmt: skip
         log.info(f"Optuna study '{study.study_name}' in {self.storage or 'memory'}: {len(study.trials)} trials so far")
         self.grid = self.space.grid() if is_grid(self.sampler) else None
+        self.claims = None if self.grid is None else claims_study(study)  # workers claim grid points there
         if self.grid is not None:
             log.info(f"Grid sampler: {math.prod(map(len, self.grid.values()))} points")
         failures: list[str] = []
@@ -124,15 +125,18 @@ class OptunaSearch:
         with Heartbeat(self.study_storage, self.heartbeat_interval) as self.heartbeat:
             while added < self.n_trials:
                 recover_dead_trials(study, self.grace_period)
+                if self.claims is not None:
+                    recover_dead_trials(self.claims, self.grace_period, requeue=False)
                 size = min(self.n_jobs, self.n_trials - added)
                 if self.grid is not None:  # counted anew each time: a dead worker's point opens again
                     size = min(size, grid_open(study, self.grid))
                     if not size:
                         log.info("Grid sampler: every point is taken")
                         break
-                failures += self.run_batch(study, size)
-                added += size
-                if len(failures) > self.max_failure_rate * added:
+                ran, failed = self.run_batch(study, size)
+                failures += failed
+                added += ran
+                if len(failures) > self.max_failure_rate * max(added, 1):
                     write_results(study, sweep_dir)
                     raise UserError(
                         f"the search stopped: {len(failures)} of {added} trials failed, more than "
@@ -142,26 +146,50 @@ class OptunaSearch:
             if self.top_k:
                 self.confirm_best(study)
 
-    def run_batch(self, study: optuna.Study, size: int) -> list[str]:
-        """Ask `size` trials, launch their jobs together, tell each result; return the failed trials' errors."""
+    def run_batch(self, study: optuna.Study, size: int) -> tuple[int, list[str]]:
+        """Ask up to `size` trials, launch their jobs together, tell each result; return how many ran and the
+        failed trials' errors. On a grid, a trial whose point another worker claimed first does not run."""
         failures: list[str] = []
         trials: list[optuna.Trial] = []
+        point_claims: dict[int, int] = {}  # trial number: the id of its grid point's claim
         told: set[int] = set()
         try:
             for _ in range(size):
-                trials.append(self.ask(study))
+                trial = self.ask(study)
+                if self.grid is not None and (claim_id := self.claim_point(study, trial)) is None:
+                    continue
+                if self.grid is not None:
+                    point_claims[trial.number] = claim_id
+                trials.append(trial)
+            if not trials:
+                return 0, failures
             jobs = [[*self.overrides(t.params), *self.job_settings(t)] for t in trials]
             returns = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
             for trial, ret in zip(trials, returns, strict=True):
                 error = tell(study, trial, ret, len(study.directions))
                 told.add(trial.number)
                 failures += [f"trial {trial.number}: {error}"] if error else []
-        finally:  # an ask, the launcher or a tell raised: no asked trial stays RUNNING
+        finally:  # an ask, the launcher or a tell raised: no asked trial stays RUNNING, no point stays claimed
             for trial in trials:
                 self.heartbeat.remove(trial._trial_id)
                 if trial.number not in told:
                     fail(study, trial, "the sweep stopped before this trial's result was told")
-        return failures
+                if trial.number in point_claims:
+                    value = study._storage.get_trial(trial._trial_id).values
+                    ran = trial.number in told
+                    release(self.claims, point_claims[trial.number], self.heartbeat, value[0] if value else None, ran)
+        return len(trials), failures
+
+    def claim_point(self, study: optuna.Study, trial: optuna.Trial) -> int | None:
+        """Claim a grid trial's point (claims.py); when another worker holds it (two asked at once, and the
+        grid sampler gave both the same point), fail the trial, saying so, and return None."""
+        point = "grid point " + " ".join(self.overrides(trial.params)[len(self.space.fixed) :])
+        won = claim(self.claims, [point], self.heartbeat)
+        if point in won:
+            return won[point]
+        self.heartbeat.remove(trial._trial_id)
+        fail(study, trial, f"not run: another worker runs this {point}")
+        return None
 
     def confirm_best(self, study: optuna.Study) -> None:
         """Run the study's `top_k` best configurations again, each with every seed of `seeds`, as jobs of this
