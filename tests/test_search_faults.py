@@ -3,12 +3,15 @@ regression test on the tiny objective app (tests/optuna_apps/objective.py: no to
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import optuna
+import yaml
 from optuna.trial import TrialState
 
 from tunelab.training.optuna_storage import open_storage
@@ -17,10 +20,11 @@ APPS = Path(__file__).parent / "optuna_apps"
 GRACE = 1.5  # objective.yaml's grace_period: a dead worker's trial is noticed after this many seconds
 
 
-def search(sweep_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """One worker of the objective app's search on `sweep_dir`."""
+def search(sweep_dir: Path, *args: str, die_in: str = "") -> subprocess.CompletedProcess:
+    """One worker of the objective app's search on `sweep_dir`; `die_in`: killed once that job dir's job starts."""
     command = [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]
-    return subprocess.run(command, cwd=APPS, capture_output=True, text=True, timeout=1800)
+    env = {**os.environ, "OBJECTIVE_DIE_IN": die_in}
+    return subprocess.run(command, cwd=APPS, capture_output=True, text=True, timeout=1800, env=env)
 
 
 def trials(sweep_dir: Path, storage: str | None = None) -> list[optuna.trial.FrozenTrial]:
@@ -37,14 +41,14 @@ def points(found: list[optuna.trial.FrozenTrial]) -> list[tuple]:
     return sorted(tuple(sorted(t.params.items())) for t in states(found, TrialState.COMPLETE))
 
 
-GRID = sorted(((("x", x), ("y", y)) for x in (1, 2) for y in (10, 20)))
+GRID = sorted((("x", x), ("y", y)) for x in (1, 2) for y in (10, 20))
 
 
 def test_a_dead_workers_grid_point_is_retried_first_by_the_next_worker(tmp_path):
     """Defect 1: the restarted worker runs the queued retry (its first trial skipped the queue before), and the
     grid counts the dead point as open: every point completes once, nothing is left WAITING."""
     sweep = tmp_path / "sweep"
-    killed = search(sweep, "die_in=2_")
+    killed = search(sweep, die_in="2_")
     assert killed.returncode == -9
     time.sleep(GRACE + 0.5)
     restarted = search(sweep)
@@ -64,7 +68,7 @@ def test_a_tpe_search_restarted_after_a_kill_runs_the_retry_first(tmp_path):
     """Defect 1 with TPE and n_trials=1: the restart's one trial is the retry, not a fresh draw."""
     sweep = tmp_path / "sweep"
     tpe = ["hydra/sweeper/sampler=tpe", "x=interval(0, 1)", "y=0"]
-    assert search(sweep, *tpe, "hydra.sweeper.n_trials=2", "die_in=1_").returncode == -9
+    assert search(sweep, *tpe, "hydra.sweeper.n_trials=2", die_in="1_").returncode == -9
     time.sleep(GRACE + 0.5)
     restarted = search(sweep, *tpe, "hydra.sweeper.n_trials=1")
     assert restarted.returncode == 0, restarted.stderr[-3000:]
@@ -96,8 +100,11 @@ def test_two_workers_run_each_confirmation_job_once(tmp_path):
         assert worker.returncode == 0, worker.stderr[-3000:]
     confirmations = [job for job in starts(sweep) if job.startswith("confirm_")]
     assert len(confirmations) == len(set(confirmations)) >= 4  # each once (a worker ending later may confirm more)
-    configurations = {job.rpartition("_seed")[0] for job in confirmations}
-    assert {job for job in confirmations} == {f"{c}_seed{s}" for c in configurations for s in (0, 1)}
+    seeds: dict[str, set[str]] = {}  # confirm_<trial>_seed<seed>_<digest>: each configuration on both seeds
+    for job in confirmations:
+        trial, _, rest = job.partition("_seed")
+        seeds.setdefault(trial, set()).add(rest.partition("_")[0])
+    assert all(found == {"0", "1"} for found in seeds.values()), seeds
 
 
 def test_workers_on_a_grid_complete_each_point_once(tmp_path):
@@ -110,3 +117,36 @@ def test_workers_on_a_grid_complete_each_point_once(tmp_path):
     for worker in workers(tmp_path / "nine", 3, *bigger):
         assert worker.returncode == 0, worker.stderr[-3000:]
     assert len(points(trials(tmp_path / "nine"))) == 9 == len(set(points(trials(tmp_path / "nine"))))
+
+
+def records_match(sweep_dir: Path) -> None:
+    """Every job's .hydra/overrides.yaml is the command that produced its result."""
+    for result in sweep_dir.glob("*/result.json"):
+        recorded = yaml.safe_load((result.parent / ".hydra" / "overrides.yaml").read_text())
+        assert recorded == json.loads(result.read_text())["overrides"], result.parent.name
+
+
+def test_a_search_started_again_with_another_command_confirms_anew_and_rewrites_no_record(tmp_path):
+    """Defect 4: confirmation dirs are named by their overrides, so a changed command confirms in new dirs, and
+    no dir's record is rewritten to claim a command that did not produce its result."""
+    sweep = tmp_path / "sweep"
+    confirm = ["hydra/sweeper/sampler=random", "hydra.sweeper.confirm.top_k=1", "hydra.sweeper.confirm.seeds=[0]"]
+    assert search(sweep, *confirm, "hydra.sweeper.n_trials=2", "nap=0.01").returncode == 0
+    again = search(sweep, *confirm, "hydra.sweeper.n_trials=0", "nap=0.02")
+    assert again.returncode == 0, again.stderr[-3000:]
+    records_match(sweep)
+    confirmations = [json.loads(p.read_text())["overrides"] for p in sweep.glob("confirm_*/result.json")]
+    naps = sorted(o for overrides in confirmations for o in overrides if o.startswith("nap="))
+    assert naps == ["nap=0.01", "nap=0.02"]  # the changed command's confirmation ran, in a dir of its own
+
+
+def test_a_retry_whose_command_changed_starts_anew_in_a_dir_of_its_own(tmp_path):
+    """Defect 4 for a dead trial: a restart with another command runs its retry in a new dir, not in the dead
+    trial's (whose records belong to the old command)."""
+    sweep = tmp_path / "sweep"
+    assert search(sweep, "nap=0.01", die_in="1_").returncode == -9
+    time.sleep(GRACE + 0.5)
+    assert search(sweep, "nap=0.02").returncode == 0
+    records_match(sweep)
+    assert points(trials(sweep)) == GRID
+    assert len([job for job in starts(sweep) if job.startswith("1_")]) == 1  # only the killed job ran there

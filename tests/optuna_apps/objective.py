@@ -2,8 +2,10 @@
 
 Each job appends `start <job dir> <pid>` and `end <job dir> <pid>` to `<sweep dir>/jobs.log` (one write per
 line, so lines of concurrent jobs never mix) and writes `result.json` (its overrides and value) in its dir.
-A fault: `die_in=<job dir name prefix>` kills the whole worker (SIGKILL, the job runs in the worker's process)
-once that job has started, the first time only (`<sweep dir>/died_<prefix>` remembers it).
+A fault: the environment's OBJECTIVE_DIE_IN=<job dir name prefix> kills the whole worker (SIGKILL, the job runs
+in the worker's process) once that job has started, the first time only (`<sweep dir>/died_<prefix>` remembers
+it); through the environment, so that the worker's command is the same before and after the kill. A job whose dir
+holds a result.json returns that value without running again, as train.py's jobs do in a restarted sweep.
 """
 
 import json
@@ -26,9 +28,13 @@ def log(sweep_dir: Path, event: str, job: str) -> None:
 def objective(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     job_dir, sweep_dir = Path(hydra_cfg.runtime.output_dir), Path(hydra_cfg.sweep.dir)
+    if (job_dir / "result.json").is_file():
+        log(sweep_dir, "reuse", job_dir.name)
+        return json.loads((job_dir / "result.json").read_text())["value"]
     log(sweep_dir, "start", job_dir.name)
-    if cfg.die_in and job_dir.name.startswith(str(cfg.die_in)):
-        marker = sweep_dir / f"died_{cfg.die_in}"
+    die_in = os.environ.get("OBJECTIVE_DIE_IN")
+    if die_in and job_dir.name.startswith(die_in):
+        marker = sweep_dir / f"died_{die_in}"
         if not marker.exists():
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)

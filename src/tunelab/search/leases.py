@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import optuna
+import yaml
 from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
@@ -103,12 +105,19 @@ def take_waiting(study: optuna.Study) -> int | None:
     return None
 
 
-def take_over(study: optuna.Study, trial: optuna.Trial) -> str | None:
-    """For a retry: copy the dead trial's intermediate values into it; return the dead trial's job dir."""
+def take_over(study: optuna.Study, trial: optuna.Trial, sweep_dir: Path, overrides: list[str]) -> str | None:
+    """For a retry: the dead trial's job dir, with its intermediate values copied into the retry; None when the
+    trial is no retry, or when the dead trial's job ran other overrides (the command changed in between:
+    that dir's checkpoint and records belong to another job, so the retry starts anew in a dir of its own)."""
     number = trial.user_attrs.get(RETRY_OF)
     if number is None:
         return None
     dead = study.get_trials(deepcopy=False)[number]
+    job_dir = dead.system_attrs.get(JOB_DIR)
+    recorded = sweep_dir / str(job_dir) / ".hydra" / "overrides.yaml"
+    if job_dir is None or (recorded.is_file() and yaml.safe_load(recorded.read_text()) != overrides):
+        log.warning(f"trial {trial.number} retries trial {number}, whose job ran other overrides: it starts anew")
+        return None
     for step, value in dead.intermediate_values.items():
         study._storage.set_trial_intermediate_value(trial._trial_id, step, value)
-    return dead.system_attrs.get(JOB_DIR)
+    return job_dir

@@ -41,6 +41,7 @@ from tunelab.search.samplers import check_sampler, is_grid, make_sampler
 from tunelab.sweeps.jobs import CONFIRM_PREFIX
 from tunelab.training.hydra_hooks.resolvers import run_id
 from tunelab.training.optuna_storage import TRIAL_ENV, open_storage
+from tunelab.training.run.naming import digest
 from tunelab.training.run.resume import override_key
 from tunelab.training.run.run_files import write_text_atomic
 
@@ -193,18 +194,19 @@ class OptunaSearch:
 
     def confirm_best(self, study: optuna.Study) -> None:
         """Run the study's `top_k` best configurations again, each with every seed of `seeds`, as jobs of this
-        sweep: not pruned (no trial), in dirs named by trial and seed, so that a resumed sweep finds them
-        done (tunelab.training.run.sweep_resume). Each job runs once, whichever worker claims it first
-        (claims.py). The sweep summary ranks them by their mean."""
+        sweep: not pruned (no trial), in dirs named by trial, seed and a digest of their overrides, so that a
+        resumed sweep finds them done (tunelab.training.run.sweep_resume) and a changed command runs its own.
+        Each job runs once, whichever worker claims it first (claims.py). The sweep summary ranks them by their mean."""
         best = best_trials(study, self.top_k)
         if not best:
             log.warning("no trial completed, so no configuration is confirmed on seeds")
             return
-        jobs = {
-            f"{CONFIRM_PREFIX}{trial.number}_seed{seed}": [*self.overrides(trial.params, but="seed"), f"seed={seed}"]
-            for trial in best
-            for seed in self.seeds
-        }
+        jobs = {}
+        for trial in best:
+            for seed in self.seeds:
+                overrides = [*self.overrides(trial.params, but="seed"), f"seed={seed}"]
+                # named by its overrides too: a search started again with another command confirms anew
+                jobs[f"{CONFIRM_PREFIX}{trial.number}_seed{seed}_{digest(' '.join(overrides))}"] = overrides
         claims = claims_study(study)
         recover_dead_trials(claims, self.grace_period, requeue=False)
         mine = claim(claims, list(jobs), self.heartbeat)
@@ -255,9 +257,6 @@ class OptunaSearch:
         else:
             trial = study.ask()  # a trial queued again (leases.py) comes first
         self.heartbeat.add(trial._trial_id)
-        subdir = take_over(study, trial) or f"{trial.number}_{run_id()}"
-        self.study_storage.set_trial_system_attr(trial._trial_id, JOB_DIR, subdir)
-        self.job_dirs[trial.number] = subdir
         try:
             search_space.suggest(trial, self.space)
             if self.extend is not None:
@@ -265,6 +264,10 @@ class OptunaSearch:
             fixed = {o.partition("=")[0].lstrip("+~") for o in self.space.fixed}
             if overlap := sorted(fixed & {k.lstrip("+~") for k in trial.params}):
                 raise UserError(f"{', '.join(overlap)}: fixed on the command line and searched by custom_search_space")
+            sweep_dir = Path(self.config.hydra.sweep.dir)
+            subdir = take_over(study, trial, sweep_dir, self.overrides(trial.params)) or f"{trial.number}_{run_id()}"
+            self.study_storage.set_trial_system_attr(trial._trial_id, JOB_DIR, subdir)
+            self.job_dirs[trial.number] = subdir
         except BaseException as err:  # a bad space or custom_search_space: the trial ends, not left RUNNING
             fail(study, trial, f"{type(err).__name__}: {err}")
             raise

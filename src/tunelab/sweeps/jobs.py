@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 # Overrides that describe the machine, not the experiment: left out of the table and of best.yaml.
 _LOCAL_PREFIXES = ("paths.", "hydra.", "hparams_search")
-# Job dirs of the Optuna sweeper's confirmation phase (confirm_<trial>_seed<seed>): the search's best
+# Job dirs of the Optuna sweeper's confirmation phase (confirm_<trial>_seed<seed>_<digest>): the search's best
 # configurations run again on several seeds; ranked apart from the search, by their mean.
 CONFIRM_PREFIX = "confirm_"
 
