@@ -12,7 +12,10 @@ from pathlib import Path
 
 import optuna
 import yaml
+from conftest import read_metrics, run_app
 from optuna.trial import TrialState
+from test_sweeps import search as train_search
+from test_sweeps import study_trials, sweep_root
 
 from tunelab.training.optuna_storage import open_storage
 
@@ -150,3 +153,17 @@ def test_a_retry_whose_command_changed_starts_anew_in_a_dir_of_its_own(tmp_path)
     records_match(sweep)
     assert points(trials(sweep)) == GRID
     assert len([job for job in starts(sweep) if job.startswith("1_")]) == 1  # only the killed job ran there
+
+
+def test_resume_of_a_search_job_continues_that_job_as_one_run(tmp_path):
+    """Defect 5: `resume=<job dir of a search>` continues that job (its overrides, its dir) as a single run; it
+    neither starts a new search nor adds a trial."""
+    assert train_search(tmp_path, "hydra.sweeper.n_trials=1", scaler="standard").returncode == 0
+    root = sweep_root(tmp_path / "logs")
+    (job,) = root.glob("0_*")
+    epochs = read_metrics(job)["epochs"]
+    searchpath = f"hydra.searchpath=[file://{tmp_path / 'extra'}]"  # where the test's search config is
+    resumed = run_app([f"resume={job}", searchpath, f"trainer.max_epochs={epochs + 1}"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert len(study_trials(root)) == 1 and sorted(p.name for p in root.iterdir() if p.name[0].isdigit()) == [job.name]
+    assert read_metrics(job)["epochs"] == epochs + 1 and "Restored all states" in (job / "train.log").read_text()

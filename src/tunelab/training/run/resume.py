@@ -23,6 +23,9 @@ HYDRA_SUBDIR = ".hydra"
 # The run dir is already named by `resume` (conf/hydra/default.yaml); Hydra's own copy of `.hydra/` is
 # written by record_resumed_config once the run continues.
 HOLD_RECORDS = "hydra.output_subdir=null"
+# One run, also for a job of a sweep: its saved overrides may name a search config (hparams_search=...) that
+# sets hydra.mode=MULTIRUN, which would start a new search instead of continuing this job.
+ONE_RUN = "hydra.mode=RUN"
 
 
 def override_key(arg: str) -> str:
@@ -31,7 +34,8 @@ def override_key(arg: str) -> str:
 
 
 def resume_overrides(args: Sequence[str]) -> list[str]:
-    """The run's saved overrides, less those `args` set again, then `args`: the resumed run's command line.
+    """The run's saved overrides, less those `args` set again, then `args`: the resumed run's command line, one
+    run in the run dir (a job of a sweep or search continues as that one job, not as a new sweep).
 
     Unchanged when `args` holds no `resume=` or starts a multirun. Raises UserError, naming the
     key, when the run dir holds nothing to continue from.
@@ -48,7 +52,7 @@ def resume_overrides(args: Sequence[str]) -> list[str]:
     except (OSError, yaml.YAMLError) as err:
         raise UserError(f"resume: {saved_file} cannot be read ({err}); is {run_dir} a run dir of train.py?") from err
     new_keys = {override_key(a) for a in args}
-    return [*(o for o in saved if override_key(o) not in new_keys), *args, HOLD_RECORDS]
+    return [*(o for o in saved if override_key(o) not in new_keys), *args, HOLD_RECORDS, ONE_RUN]
 
 
 def record_resumed_config(cfg: DictConfig) -> None:
