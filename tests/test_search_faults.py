@@ -167,3 +167,18 @@ def test_resume_of_a_search_job_continues_that_job_as_one_run(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert len(study_trials(root)) == 1 and sorted(p.name for p in root.iterdir() if p.name[0].isdigit()) == [job.name]
     assert read_metrics(job)["epochs"] == epochs + 1 and "Restored all states" in (job / "train.log").read_text()
+
+
+def test_a_shuffled_space_survives_restarts_and_a_second_worker(tmp_path):
+    """Defect 6: `shuffle(...)` is one categorical space for the whole study (its values as written), so a restart
+    and a second worker join the study instead of crashing on a changed space and adding a FAIL trial."""
+    sweep = tmp_path / "sweep"
+    space = ["hydra/sweeper/sampler=random", "x=shuffle(1, 2, 3)", "y=shuffle(range(10, 40, 10))"]
+    for _ in range(2):
+        again = search(sweep, *space, "hydra.sweeper.n_trials=2")
+        assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr[-3000:]
+    for worker in workers(sweep, 2, *space, "hydra.sweeper.n_trials=2"):
+        assert worker.returncode == 0 and "Traceback" not in worker.stderr, worker.stderr[-3000:]
+    found = trials(sweep)
+    assert len(found) == 8 and all(t.state == TrialState.COMPLETE for t in found)
+    assert {t.params["x"] for t in found} <= {1, 2, 3} and {t.params["y"] for t in found} <= {10, 20, 30}

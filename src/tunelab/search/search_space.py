@@ -3,7 +3,8 @@
     choice(a, b, ...)          categorical over the values (numbers and bools stay typed; lists as text)
     range(a, b[, step=s])      integers (floats when any bound or the step is one) from a up to, not
                                including, b: the values Hydra's range() lists, ordered for the sampler
-    shuffle(range(...))        categorical over the range's values
+    shuffle(...)               categorical over the values in the order written (not shuffled: a
+                               study's space must be the same in every worker and restart)
     interval(lo, hi)           uniform floats; int(interval(lo, hi)) or tag(int, ...) integers
     tag(log, ...)              the same on a log scale
 
@@ -12,12 +13,20 @@ A plain value fixes the key for every trial.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import IntervalSweep, Override, RangeSweep, Transformer
+from hydra.core.override_parser.types import (
+    ChoiceSweep,
+    IntervalSweep,
+    Override,
+    RangeSweep,
+    Transformer,
+    ValueType,
+)
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from tunelab.errors import UserError
@@ -56,16 +65,30 @@ def build(params: dict[str, Any], arguments: list[str]) -> SearchSpace:
             space.fixed.append(override.input_line)
             continue
         key = override.get_key_element()
+        override = in_order(override)
         space.distributions[key] = distribution(override)
-        if override.is_choice_sweep() and not override.value().shuffle:  # shuffled: both iterators shuffle anew
+        if override.is_choice_sweep():
             space.choice_text[key] = list(override.sweep_string_iterator())
     return space
+
+
+def in_order(override: Override) -> Override:
+    """A `shuffle(...)` sweep as its values in the order written: Hydra draws a new order in every process,
+    and a study's categorical choices must be the same in every worker and every restart."""
+    value = override.value()
+    if not isinstance(value, ChoiceSweep | RangeSweep) or not value.shuffle:
+        return override
+    ordered = dataclasses.replace(override, _value=dataclasses.replace(value, shuffle=False))
+    if isinstance(value, RangeSweep):  # a categorical over the range's values, as hydra-optuna-sweeper has it
+        values = ChoiceSweep(list=list(ordered.sweep_iterator()))
+        ordered = dataclasses.replace(override, value_type=ValueType.CHOICE_SWEEP, _value=values)
+    return ordered
 
 
 def distribution(override: Override) -> BaseDistribution:
     """The Optuna distribution of one sweep override."""
     key, value = override.get_key_element(), override.value()
-    if override.is_choice_sweep() or (isinstance(value, RangeSweep) and value.shuffle):
+    if override.is_choice_sweep():
         return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
     if isinstance(value, RangeSweep):
         values = list(override.sweep_iterator())
