@@ -182,3 +182,18 @@ def test_a_shuffled_space_survives_restarts_and_a_second_worker(tmp_path):
     found = trials(sweep)
     assert len(found) == 8 and all(t.state == TrialState.COMPLETE for t in found)
     assert {t.params["x"] for t in found} <= {1, 2, 3} and {t.params["y"] for t in found} <= {10, 20, 30}
+
+
+def job_values(sweep_dir: Path, key: str) -> list[str]:
+    """The values of `key` in the jobs' overrides, as the jobs got them."""
+    found = [json.loads(p.read_text())["overrides"] for p in sweep_dir.glob("*/result.json")]
+    return sorted(o.partition("=")[2] for overrides in found for o in overrides if o.startswith(f"{key}="))
+
+
+def test_a_float_range_has_every_value_hydra_lists_written_as_decimals(tmp_path):
+    """Defect 7: range(0, 1, 0.3) is Hydra's 0, 0.3, 0.6, 0.9 (the sweeper lost 0.9), and the jobs get 0.3 and
+    0.7, not 0.30000000000000004 and 0.7000000000000001."""
+    assert search(tmp_path / "a", "x=range(0, 1, 0.3)", "y=choice(0)").returncode == 0
+    assert job_values(tmp_path / "a", "x") == ["0.0", "0.3", "0.6", "0.9"]
+    assert search(tmp_path / "b", "x=range(0.1, 0.8, 0.1)", "y=choice(0)").returncode == 0
+    assert job_values(tmp_path / "b", "x") == ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8"]  # Hydra's 8

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import optuna
@@ -38,13 +39,16 @@ class SearchSpace:
 
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
     fixed: list[str] = field(default_factory=list)  # overrides as typed: key=value, +key=value, ~key
-    choice_text: dict[str, list[str]] = field(default_factory=dict)
+    value_text: dict[str, list[str]] = field(default_factory=dict)
 
     def override(self, key: str, value: Any) -> str:
-        """`key=value` for a job, the value written as the override that listed it."""
+        """`key=value` for a job, the value written as the override that listed it: a choice as typed, a float
+        range's value as the decimal it stands for (0.3, not 0.30000000000000004)."""
         distribution = self.distributions.get(key)
-        if isinstance(distribution, CategoricalDistribution) and key in self.choice_text:
-            value = self.choice_text[key][distribution.choices.index(value)]
+        if key in self.value_text and isinstance(distribution, CategoricalDistribution):
+            value = self.value_text[key][distribution.choices.index(value)]
+        elif key in self.value_text and isinstance(distribution, IntDistribution | FloatDistribution):
+            value = self.value_text[key][round((value - distribution.low) / distribution.step)]
         return f"{key}={value}"
 
     def grid(self) -> dict[str, list[Any]]:
@@ -68,7 +72,9 @@ def build(params: dict[str, Any], arguments: list[str]) -> SearchSpace:
         override = in_order(override)
         space.distributions[key] = distribution(override)
         if override.is_choice_sweep():
-            space.choice_text[key] = list(override.sweep_string_iterator())
+            space.value_text[key] = list(override.sweep_string_iterator())
+        elif isinstance(space.distributions[key], FloatDistribution) and space.distributions[key].step:
+            space.value_text[key] = decimal_steps(space.distributions[key])
     return space
 
 
@@ -96,7 +102,12 @@ def distribution(override: Override) -> BaseDistribution:
             raise UserError(f"{key}: {override.input_line.partition('=')[2]} lists no value")
         step = abs(value.step)
         if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
-            return FloatDistribution(float(min(values)), float(max(values)), step=float(step))
+            # Hydra's values, its count of them, but bounds in decimal: its last value carries float rounding
+            # (range(0, 1, 0.3) ends at 0.8999999999999999), and Optuna would cut a high that is no whole
+            # number of steps from low (to 0.6 there).
+            start, span = Decimal(repr(float(value.start))), (len(values) - 1) * Decimal(repr(float(step)))
+            low, high = (start, start + span) if value.step > 0 else (start - span, start)
+            return FloatDistribution(float(low), float(high), step=float(step))
         return IntDistribution(int(min(values)), int(max(values)), step=int(step))
     if isinstance(value, IntervalSweep):
         log = "log" in value.tags
@@ -104,6 +115,13 @@ def distribution(override: Override) -> BaseDistribution:
             return IntDistribution(int(value.start), int(value.end), log=log)
         return FloatDistribution(float(value.start), float(value.end), log=log)
     raise UserError(f"{key}: {override.input_line.partition('=')[2]} is no search space the Optuna sweeper knows")
+
+
+def decimal_steps(distribution: FloatDistribution) -> list[str]:
+    """A float range's values lowest first, each the decimal low + i * step, as Python prints it."""
+    low, step = Decimal(repr(distribution.low)), Decimal(repr(distribution.step))
+    count = round((Decimal(repr(distribution.high)) - low) / step) + 1
+    return [repr(float(low + i * step)) for i in range(count)]
 
 
 def grid_values(key: str, distribution: BaseDistribution) -> list[Any]:
