@@ -15,7 +15,7 @@ import yaml
 from conftest import read_metrics, run_app
 from optuna.trial import TrialState
 from test_sweeps import search as train_search
-from test_sweeps import study_trials, sweep_root
+from test_sweeps import study_trials, summary, sweep_root
 
 from tunelab.training.optuna_storage import open_storage
 
@@ -197,3 +197,16 @@ def test_a_float_range_has_every_value_hydra_lists_written_as_decimals(tmp_path)
     assert job_values(tmp_path / "a", "x") == ["0.0", "0.3", "0.6", "0.9"]
     assert search(tmp_path / "b", "x=range(0.1, 0.8, 0.1)", "y=choice(0)").returncode == 0
     assert job_values(tmp_path / "b", "x") == ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8"]  # Hydra's 8
+
+
+def test_a_search_stopped_by_its_failure_rate_still_summarises_what_ran(tmp_path):
+    """Defect 8: max_failure_rate ends the search in one line and exit 1, after the summary, best.yaml and the
+    report of the trials that ran (on_multirun_end never ran before: the sweeper exited inside Sweeper.sweep)."""
+    stop = ["hydra/sweeper/sampler=grid", "hydra.sweeper.n_jobs=2", "hydra.sweeper.max_failure_rate=0.0"]
+    result = train_search(tmp_path, *stop, scaler="choice(standard, bogus)", lr="0.001")
+    assert result.returncode == 1
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert line.startswith("error: the search stopped: 1 of 2 trials failed")
+    root = sweep_root(tmp_path / "logs")
+    assert sorted(r["status"] for r in summary(root)) == ["failed", "ok"]
+    assert (root / "best.yaml").is_file() and "bogus" not in (root / "best.yaml").read_text()

@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 DIRECTIONS = ("minimize", "maximize")
 
 
+class SearchStopped(UserError):
+    """The search ended early, after trials ran (too many failed)."""
+
+
 class OptunaSearch:
     """hydra-optuna-sweeper's keys (config.py): sampler, direction, storage, study_name, n_trials, n_jobs,
     max_failure_rate, params, custom_search_space."""
@@ -83,7 +87,7 @@ class OptunaSearch:
         self.stream: int | None = None  # the number of this process's first trial (samplers.py)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.config = config
+        self.config, self.callbacks = config, hydra_context.callbacks
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
@@ -92,6 +96,10 @@ class OptunaSearch:
         """Run the search; a bad sweeper setting ends it in one line, before any trial is asked."""
         try:
             self.search(arguments)
+        except SearchStopped as err:  # trials ran: the sweep's summary of them first, as after any multirun
+            self.callbacks.on_multirun_end(config=self.config)  # (Hydra calls it only when sweep returns)
+            report(f"error: {err}")
+            sys.exit(1)
         except UserError as err:
             report(f"error: {err}")
             sys.exit(1)
@@ -139,7 +147,7 @@ class OptunaSearch:
                 added += ran
                 if len(failures) > self.max_failure_rate * max(added, 1):
                     write_results(study, sweep_dir)
-                    raise UserError(
+                    raise SearchStopped(
                         f"the search stopped: {len(failures)} of {added} trials failed, more than "
                         f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; {failures[-1]}"
                     )
