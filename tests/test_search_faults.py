@@ -210,3 +210,16 @@ def test_a_search_stopped_by_its_failure_rate_still_summarises_what_ran(tmp_path
     root = sweep_root(tmp_path / "logs")
     assert sorted(r["status"] for r in summary(root)) == ["failed", "ok"]
     assert (root / "best.yaml").is_file() and "bogus" not in (root / "best.yaml").read_text()
+
+
+def test_a_configuration_with_a_diverged_seed_ranks_after_every_complete_one(tmp_path):
+    """Defect 9: x=0 scores best on the seeds it finished but diverged on seed 2; x=1 and x=2 finished all three.
+    They rank first (x=1 is best.yaml), then x=0, its row saying 2 of 3."""
+    sweep = tmp_path / "sweep"
+    grid = ["x=choice(0, 1, 2)", "seed=choice(0, 1, 2)", "y=0", "fail_x=0", "fail_seed=2"]
+    assert search(sweep, *grid).returncode == 0
+    table = (sweep / "sweep_summary.md").read_text()
+    ranked = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert ranked[1:4] == ["1", "2", "0"]  # after the header: x=1 and x=2 (all seeds), then x=0 (2 of 3)
+    assert "| 0 | 2 of 3 |" in table and "rank after every one that finished" in table
+    assert "val/value = 1.0 (mean of 3 seeds)" in (sweep / "best.yaml").read_text()  # x=1's, x=0's is 0.0

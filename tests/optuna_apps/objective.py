@@ -6,6 +6,8 @@ A fault: the environment's OBJECTIVE_DIE_IN=<job dir name prefix> kills the whol
 in the worker's process) once that job has started, the first time only (`<sweep dir>/died_<prefix>` remembers
 it); through the environment, so that the worker's command is the same before and after the kill. A job whose dir
 holds a result.json returns that value without running again, as train.py's jobs do in a restarted sweep.
+Like a train.py job it records metrics.json (`val/value`), which tunelab's sweep summary reads; a job with
+`x=fail_x` and `seed=fail_seed` diverges (status failed, value NaN).
 """
 
 import json
@@ -39,8 +41,12 @@ def objective(cfg: DictConfig) -> float:
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(float(cfg.nap))
-    value = float(cfg.x) ** 2 + float(cfg.y)
+    diverged = cfg.x == cfg.fail_x and cfg.seed == cfg.fail_seed
+    value = float("nan") if diverged else float(cfg.x) ** 2 + float(cfg.y)
     overrides = list(hydra_cfg.overrides.task)
+    status = {"status": "failed", "error": "diverged"} if diverged else {"status": "ok"}
+    metrics = {**status, "metrics": {"val/value": value}, "optimized_metric": "val/value"}
+    (job_dir / "metrics.json").write_text(json.dumps(metrics))
     (job_dir / "result.json").write_text(json.dumps({"overrides": overrides, "value": value}))
     log(sweep_dir, "end", job_dir.name)
     return value

@@ -6,6 +6,8 @@ import math
 import statistics
 from typing import Any
 
+INCOMPLETE = "incomplete"  # a configuration's status when some of its jobs (seeds) finished and some did not
+
 
 def group_rows(rows: list[dict[str, Any]], params: list[str]) -> list[dict[str, Any]]:
     """One row per configuration (the parameters but `seed`): mean and std of each metric over its finished jobs."""
@@ -16,7 +18,10 @@ def group_rows(rows: list[dict[str, Any]], params: list[str]) -> list[dict[str, 
     for jobs in by_config.values():
         done = [j for j in jobs if j["status"] == "ok"]
         group: dict[str, Any] = {k: jobs[0]["_values"].get(k) for k in params if k != "seed"}
-        group.update(jobs=len(jobs), finished=len(done), status="ok" if done else jobs[0]["status"])
+        # A configuration counts as finished only when all its jobs did: one that diverged on some seeds ranks
+        # after every configuration that finished all of them, whatever the mean of its surviving seeds.
+        status = "ok" if len(done) == len(jobs) else INCOMPLETE if done else jobs[0]["status"]
+        group.update(jobs=len(jobs), finished=len(done), status=status)
         for name in metric_names(done):
             values = [j[name] for j in done if isinstance(j.get(name), int | float)]
             group[name] = statistics.fmean(values)
@@ -52,12 +57,13 @@ def mark_front(groups: list[dict[str, Any]], objectives: list[str], signs: list[
 
 
 def sort_key(row: dict[str, Any], metric: str, sign: int = 1) -> tuple[int, float]:
-    """Finished rows first, then pruned ones, each best first (`sign` -1: higher is better); then the rest."""
+    """Finished rows first, then configurations with some jobs unfinished, then pruned ones, each best first
+    (`sign` -1: higher is better); then the rest."""
     value = row.get(metric)
-    rank = {"ok": 0, "pruned": 1}.get(row["status"], 2)
-    if rank < 2 and isinstance(value, int | float) and math.isfinite(value):
+    rank = {"ok": 0, INCOMPLETE: 1, "pruned": 2}.get(row["status"], 3)
+    if rank < 3 and isinstance(value, int | float) and math.isfinite(value):
         return rank, sign * value
-    return 2, math.inf
+    return 3, math.inf
 
 
 def metric_names(rows: list[dict[str, Any]]) -> list[str]:

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from tunelab.sweeps.best import best_config
 from tunelab.sweeps.jobs import CONFIRM_PREFIX, split_overrides, sweep_inputs
-from tunelab.sweeps.ranking import confirmed_groups, group_rows, mark_front, sort_key
+from tunelab.sweeps.ranking import INCOMPLETE, confirmed_groups, group_rows, mark_front, sort_key
 from tunelab.sweeps.tables import (
     REPORT_HEADING,
     confirmed_markdown,
@@ -61,6 +61,8 @@ def summarize(config: DictConfig, root: Path, report: bool = True) -> None:
     best = confirmed[0] if confirmed else groups[0] if groups else None
     if best and sort_key(best, metric, sign)[0] == 0:  # finished, with a finite metric
         write_text_atomic(root / "best.yaml", best_config(best, metric, root, config.hydra.job.config_name))
+    elif best and best["status"] == INCOMPLETE:
+        print("warning: no configuration finished all of its jobs, so no best.yaml", file=sys.stderr)
     elif any(r["status"] == "ok" for r in rows):
         print(f"warning: no finished job logged {metric} (optimized_metric), so no best.yaml", file=sys.stderr)
     elif all(r["status"] == "failed" for r in rows):  # the sweep as a whole failed: so says its exit status

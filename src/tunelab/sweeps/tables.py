@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from tunelab.sweeps.ranking import metric_names
+from tunelab.sweeps.ranking import INCOMPLETE, metric_names
 
 REPORT_HEADING = "## Search report"  # sweep_summary.md ends with the search report (tunelab.sweeps.report) under it
 
@@ -52,10 +52,13 @@ def to_markdown(
     out = [f"Sweep of {len(rows)} jobs, ranked by {metric} ({'lower' if sign > 0 else 'higher'} is better).", ""]
     if constants:
         out += ["Every job: `" + " ".join(f"{k}={v}" for k, v in constants.items()) + "`", ""]
-    ranked = [g for g in groups if g["status"] == "ok"]
+    ranked = [g for g in groups if g["status"] in ("ok", INCOMPLETE)]  # sorted: the incomplete ones last
     front = any("front" in g for g in ranked)
     if front:
         out += ["`front`: yes for the configurations no other one beats on every objective (the Pareto front).", ""]
+    if any(g["status"] == INCOMPLETE for g in ranked):
+        note = "Configurations with a job that did not finish (a diverged seed) rank after every one that"
+        out += [f"{note} finished all of its jobs, whatever the mean of the rest.", ""]
     if ranked:
         config, names = [p for p in params if p != "seed"], metric_names(ranked)
         jobs = "jobs (finished)" if any(len(g["_jobs"]) > 1 for g in ranked) else "job"
