@@ -223,3 +223,15 @@ def test_a_configuration_with_a_diverged_seed_ranks_after_every_complete_one(tmp
     assert ranked[1:4] == ["1", "2", "0"]  # after the header: x=1 and x=2 (all seeds), then x=0 (2 of 3)
     assert "| 0 | 2 of 3 |" in table and "rank after every one that finished" in table
     assert "val/value = 1.0 (mean of 3 seeds)" in (sweep / "best.yaml").read_text()  # x=1's, x=0's is 0.0
+
+
+def test_workers_started_together_on_a_new_database_both_join(tmp_path):
+    """Defect 10: two workers opening a new SQLite database at once race to create Optuna's schema; the loser
+    waits and joins (before: IntegrityError on alembic_version and a traceback). Five fresh databases."""
+    for attempt in range(5):
+        url = f"sqlite:///{tmp_path / f'study{attempt}.db'}"
+        started = workers(tmp_path / f"sweep{attempt}", 2, "hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=1",
+                          f"hydra.sweeper.storage={url}")  # fmt: skip
+        for worker in started:
+            assert worker.returncode == 0 and "Traceback" not in worker.stderr, worker.stderr[-3000:]
+        assert len(states(trials(tmp_path, url), TrialState.COMPLETE)) == 2

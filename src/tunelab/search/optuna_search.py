@@ -40,7 +40,7 @@ from tunelab.search.leases import JOB_DIR, Heartbeat, recover_dead_trials, take_
 from tunelab.search.samplers import check_sampler, is_grid, make_sampler
 from tunelab.sweeps.jobs import CONFIRM_PREFIX
 from tunelab.training.hydra_hooks.resolvers import run_id
-from tunelab.training.optuna_storage import TRIAL_ENV, open_storage
+from tunelab.training.optuna_storage import TRIAL_ENV, connect
 from tunelab.training.run.naming import digest
 from tunelab.training.run.resume import override_key
 from tunelab.training.run.run_files import write_text_atomic
@@ -121,7 +121,7 @@ class OptunaSearch:
 
         # No pruner in this study: each job prunes itself through its own (tunelab.training.callbacks.pruning);
         # one here would never be initialised, and TPE would read its brackets all the same.
-        self.study_storage = optuna.storages.get_storage(open_storage(self.storage) if self.storage else None)
+        self.study_storage = connect(self.storage) if self.storage else optuna.storages.InMemoryStorage()
         study = optuna.create_study(study_name=self.study_name, storage=self.study_storage, directions=directions,
                                     load_if_exists=True)  # fmt: skip
         log.info(f"Optuna study '{study.study_name}' in {self.storage or 'memory'}: {len(study.trials)} trials so far")

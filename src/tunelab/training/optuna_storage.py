@@ -6,6 +6,8 @@ kept free of Lightning so that the sweeper plugin, which Hydra imports in every 
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,7 @@ if TYPE_CHECKING:  # optuna is the optional `sweep` extra: imported only when a 
 
 # Environment of each job of an Optuna search: how it reaches its own trial.
 TRIAL_ENV = ("TUNELAB_OPTUNA_STORAGE", "TUNELAB_OPTUNA_STUDY", "TUNELAB_OPTUNA_TRIAL")
+CONNECT_TRIES = 8  # attempts at opening an RDB whose schema another worker may be creating (about 10 s in all)
 
 
 def open_storage(storage: str) -> str | optuna.storages.BaseStorage:
@@ -24,3 +27,18 @@ def open_storage(storage: str) -> str | optuna.storages.BaseStorage:
         return storage
     Path(storage).parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+
+
+def connect(storage: str) -> optuna.storages.BaseStorage:
+    """The opened storage of `storage` (see open_storage). Workers started together on a new database race to
+    create Optuna's schema (SQLite: UNIQUE constraint failed: alembic_version; PostgreSQL: a UniqueViolation
+    on its enum types): the one that loses waits a moment and opens the schema the other made."""
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(CONNECT_TRIES - 1):
+        try:
+            return optuna.storages.get_storage(open_storage(storage))
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError):
+            time.sleep((attempt + 1) * 0.25 + random.random() * 0.25)  # jittered: the workers do not meet again
+    return optuna.storages.get_storage(open_storage(storage))  # the last try raises what it meets

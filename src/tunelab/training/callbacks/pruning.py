@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig
 
-from tunelab.training.optuna_storage import TRIAL_ENV, open_storage
+from tunelab.training.optuna_storage import TRIAL_ENV, connect
 
 if TYPE_CHECKING:  # optuna is the optional `sweep` extra: imported only when a search runs
     import optuna
@@ -81,7 +81,7 @@ def trial_pruning(cfg: DictConfig, objectives: list[str]) -> OptunaPruning | Non
     import optuna
 
     storage_url, study_name, number = (os.environ[name] for name in TRIAL_ENV)
-    storage = optuna.storages.get_storage(open_storage(storage_url))
+    storage = connect(storage_url)
     study_id = storage.get_study_id_from_name(study_name)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(number))
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(cfg.pruner))
