@@ -235,3 +235,15 @@ def test_workers_started_together_on_a_new_database_both_join(tmp_path):
         for worker in started:
             assert worker.returncode == 0 and "Traceback" not in worker.stderr, worker.stderr[-3000:]
         assert len(states(trials(tmp_path, url), TrialState.COMPLETE)) == 2
+
+
+def test_a_null_study_name_means_one_study_per_sweep_dir(tmp_path):
+    """Defect 11: hydra-optuna-sweeper's default study_name (null) with a storage: a search started again on
+    its sweep dir continues its study (before: a new study each start), and the log names it."""
+    sweep, url = tmp_path / "sweep", f"sqlite:///{tmp_path / 'studies.db'}"
+    null = ["hydra.sweeper.study_name=null", f"hydra.sweeper.storage={url}", "hydra/sweeper/sampler=random"]
+    first = search(sweep, *null, "hydra.sweeper.n_trials=2")
+    assert first.returncode == 0 and "this sweep dir's study is 'sweep-" in first.stdout + first.stderr
+    assert search(sweep, *null, "hydra.sweeper.n_trials=1").returncode == 0
+    (name,) = optuna.get_all_study_names(url)
+    assert len(optuna.load_study(study_name=name, storage=url).trials) == 3

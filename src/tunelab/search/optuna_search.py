@@ -40,7 +40,7 @@ from tunelab.search.leases import JOB_DIR, Heartbeat, recover_dead_trials, take_
 from tunelab.search.samplers import check_sampler, is_grid, make_sampler
 from tunelab.sweeps.jobs import CONFIRM_PREFIX
 from tunelab.training.hydra_hooks.resolvers import run_id
-from tunelab.training.optuna_storage import TRIAL_ENV, connect
+from tunelab.training.optuna_storage import TRIAL_ENV, connect, study_name
 from tunelab.training.run.naming import digest
 from tunelab.training.run.resume import override_key
 from tunelab.training.run.run_files import write_text_atomic
@@ -122,7 +122,10 @@ class OptunaSearch:
         # No pruner in this study: each job prunes itself through its own (tunelab.training.callbacks.pruning);
         # one here would never be initialised, and TPE would read its brackets all the same.
         self.study_storage = connect(self.storage) if self.storage else optuna.storages.InMemoryStorage()
-        study = optuna.create_study(study_name=self.study_name, storage=self.study_storage, directions=directions,
+        name = self.study_name if self.storage is None else study_name(self.study_name, sweep_dir)
+        if name != self.study_name:
+            log.info(f"hydra.sweeper.study_name is null: this sweep dir's study is '{name}'")
+        study = optuna.create_study(study_name=name, storage=self.study_storage, directions=directions,
                                     load_if_exists=True)  # fmt: skip
         log.info(f"Optuna study '{study.study_name}' in {self.storage or 'memory'}: {len(study.trials)} trials so far")
         self.grid = self.space.grid() if is_grid(self.sampler) else None

@@ -79,10 +79,10 @@ def sweep_study(root: Path, config: DictConfig) -> optuna.Study | None:
     sweeper = OmegaConf.select(with_root, "hydra.sweeper", default=None)
     if sweeper is None or "OptunaSweeper" not in str(sweeper.get("_target_")) or not sweeper.get("storage"):
         return None
-    from tunelab.training.optuna_storage import connect
+    from tunelab.training.optuna_storage import connect, study_name
 
     storage = connect(str(sweeper.storage))
-    name = sweeper.get("study_name") or optuna.get_all_study_names(storage)[-1]
+    name = study_name(sweeper.get("study_name"), root)
     return optuna.load_study(study_name=name, storage=storage)
 
 

@@ -1,6 +1,6 @@
 """Where an Optuna search keeps its study, and how each of its jobs finds its own trial there.
 
-Shared by the sweeper (tunelab.search), the jobs' pruning callback and bench/search.py;
+Shared by the sweeper (tunelab.search), the jobs' pruning callback, the search report and bench/search.py;
 kept free of Lightning so that the sweeper plugin, which Hydra imports in every app, starts fast.
 """
 
@@ -10,6 +10,8 @@ import random
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tunelab.training.run.naming import digest
 
 if TYPE_CHECKING:  # optuna is the optional `sweep` extra: imported only when a search runs
     import optuna
@@ -27,6 +29,16 @@ def open_storage(storage: str) -> str | optuna.storages.BaseStorage:
         return storage
     Path(storage).parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+
+
+def study_name(name: str | None, sweep_dir: str | Path) -> str:
+    """The study a search keeps in its storage: `name`, or for a null name (hydra-optuna-sweeper's default) one
+    per sweep dir, named after it, so that the search resumes when started again on that dir instead of
+    making a new study each time."""
+    if name:
+        return str(name)
+    path = Path(sweep_dir).resolve()
+    return f"{path.name}-{digest(str(path))}"
 
 
 def connect(storage: str) -> optuna.storages.BaseStorage:
