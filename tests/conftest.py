@@ -241,3 +241,15 @@ def dashboard_server(storage: Path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server on loopback (tests/postgres_server.py); skipped where no server binaries are
+    installed (Debian: apt-get install postgresql), which a clone cannot bring."""
+    from postgres_server import PostgresServer
+
+    if not PostgresServer.available():
+        pytest.skip("no PostgreSQL server here (Debian: apt-get install postgresql)")
+    with PostgresServer() as server:
+        yield server

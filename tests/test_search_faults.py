@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 import yaml
 from conftest import read_metrics, run_app
 from optuna.trial import TrialState
@@ -225,11 +226,14 @@ def test_a_configuration_with_a_diverged_seed_ranks_after_every_complete_one(tmp
     assert "val/value = 1.0 (mean of 3 seeds)" in (sweep / "best.yaml").read_text()  # x=1's, x=0's is 0.0
 
 
-def test_workers_started_together_on_a_new_database_both_join(tmp_path):
-    """Defect 10: two workers opening a new SQLite database at once race to create Optuna's schema; the loser
-    waits and joins (before: IntegrityError on alembic_version and a traceback). Five fresh databases."""
+@pytest.mark.parametrize("server", ["sqlite", "postgres"])
+def test_workers_started_together_on_a_new_database_both_join(server, tmp_path, request):
+    """Defect 10: two workers opening a new database at once race to create Optuna's schema; the loser waits
+    and joins (before: SQLite's IntegrityError on alembic_version, PostgreSQL's UniqueViolation on its enum
+    types, and a traceback). Five fresh databases."""
     for attempt in range(5):
-        url = f"sqlite:///{tmp_path / f'study{attempt}.db'}"
+        url = request.getfixturevalue("postgres").database() if server == "postgres" else None
+        url = url or f"sqlite:///{tmp_path / f'study{attempt}.db'}"
         started = workers(tmp_path / f"sweep{attempt}", 2, "hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=1",
                           f"hydra.sweeper.storage={url}")  # fmt: skip
         for worker in started:

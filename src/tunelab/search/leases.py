@@ -6,10 +6,10 @@ Optuna 5's JournalStorage has no heartbeat, and RDBStorage's is driven by `Study
 ask/tell sweeper does not run. So one mechanism serves both: a thread of each sweeper process writes
 the time into the system attributes of its running trials every `heartbeat_interval` seconds; before
 asking, every worker looks for RUNNING trials whose last beat is older than `grace_period`, tells them
-FAIL with the reason, and enqueues a retry with the same parameters, which the next ask of any worker
-takes. The retry runs in the dead trial's job dir (its job continues from that dir's last.ckpt, see
-tunelab.training.run.sweep_resume) and starts with the dead trial's intermediate values, so a pruner
-sees one history.
+FAIL with the reason, and enqueues a retry with the same parameters (when it had drawn any), which the
+next ask of any worker takes. The retry runs in the dead trial's job dir (its job continues from that
+dir's last.ckpt, see tunelab.training.run.sweep_resume) and starts with the dead trial's intermediate
+values, so a pruner sees one history.
 """
 
 from __future__ import annotations
@@ -87,9 +87,11 @@ def recover_dead_trials(study: optuna.Study, grace_period: float, requeue: bool 
                 continue
         except RuntimeError:  # another worker told it first (UpdateFinishedTrialError is a RuntimeError)
             continue
-        if requeue:
+        if requeue and trial.params:
             log.warning(f"trial {trial.number} failed: {reason}; queued again with the same parameters")
             study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
+        elif requeue:  # its worker died before drawing them: nothing ran, nothing to retry
+            log.warning(f"trial {trial.number} failed: {reason}, before its parameters were drawn")
 
 
 def take_waiting(study: optuna.Study) -> int | None:
@@ -114,8 +116,10 @@ def take_over(study: optuna.Study, trial: optuna.Trial, sweep_dir: Path, overrid
         return None
     dead = study.get_trials(deepcopy=False)[number]
     job_dir = dead.system_attrs.get(JOB_DIR)
+    if job_dir is None:  # its worker died before naming the job's dir: no job ran
+        return None
     recorded = sweep_dir / str(job_dir) / ".hydra" / "overrides.yaml"
-    if job_dir is None or (recorded.is_file() and yaml.safe_load(recorded.read_text()) != overrides):
+    if recorded.is_file() and yaml.safe_load(recorded.read_text()) != overrides:
         log.warning(f"trial {trial.number} retries trial {number}, whose job ran other overrides: it starts anew")
         return None
     for step, value in dead.intermediate_values.items():
