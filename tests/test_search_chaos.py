@@ -32,7 +32,7 @@ def test_a_scenario_keeps_every_invariant(seed, storage, tmp_path, request):
     assert play(seed, storage, tmp_path / "scenario", postgres) == []
 
 
-@pytest.mark.slow(reason=f"{SLOW_SCENARIOS} fault-injection scenarios, three at a time: about 10 minutes")
+@pytest.mark.slow(reason=f"{SLOW_SCENARIOS} fault-injection scenarios, three at a time: about 14 minutes")
 def test_two_hundred_scenarios_keep_every_invariant(tmp_path, postgres):
     scenarios = [(seed, STORAGES[seed % len(STORAGES)]) for seed in range(SLOW_SCENARIOS)]
     with ThreadPoolExecutor(max_workers=3) as pool:
