@@ -141,11 +141,13 @@ def dead_trials_retried(scenario: Scenario, sweep_dir: Path, trials: Trials, kil
     lost = []
     for trial in trials:
         dead = trial.state == TrialState.FAIL and "no heartbeat" in str(trial.user_attrs.get("error"))
-        if dead and trial.params:  # (killed before drawing its parameters: nothing to retry)
+        ran = "tunelab:job_dir" in trial.system_attrs or "retry_of" in trial.user_attrs  # (else killed while
+        if dead and ran:  # drawing its parameters: no job ran, nothing to retry)
             retry = retries.get(trial.number)
             while retry is not None and retry.state == TrialState.FAIL:  # the retry died too: its own retry
                 retry = retries.get(retry.number)
-            if retry is None or retry.state != TrialState.COMPLETE or retry.params != trial.params:
+            wanted = trial.system_attrs.get("fixed_params") or trial.params  # a retry's: what it was queued with
+            if retry is None or retry.state != TrialState.COMPLETE or retry.params != wanted:
                 lost.append(trial.number)
     return [f"dead trials whose parameters no retry completed: {lost}"] if lost else []
 

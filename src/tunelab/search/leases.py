@@ -21,7 +21,7 @@ from pathlib import Path
 
 import optuna
 import yaml
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +87,20 @@ def recover_dead_trials(study: optuna.Study, grace_period: float, requeue: bool 
                 continue
         except RuntimeError:  # another worker told it first (UpdateFinishedTrialError is a RuntimeError)
             continue
-        if requeue and trial.params:
+        params = retry_params(trial)
+        if requeue and params:
             log.warning(f"trial {trial.number} failed: {reason}; queued again with the same parameters")
-            study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
-        elif requeue:  # its worker died before drawing them: nothing ran, nothing to retry
+            study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
+        elif requeue:  # its worker died while drawing them: no job ran, nothing to retry
             log.warning(f"trial {trial.number} failed: {reason}, before its parameters were drawn")
+
+
+def retry_params(trial: FrozenTrial) -> dict | None:
+    """The parameters a dead trial's retry runs with: a retry's own, as it was queued with them (it may have died
+    before drawing them); a trial's once all are drawn (its job dir is named after that); else None."""
+    if RETRY_OF in trial.user_attrs:
+        return trial.system_attrs.get("fixed_params") or trial.params  # Optuna's record of an enqueued trial's
+    return trial.params if JOB_DIR in trial.system_attrs else None
 
 
 def take_waiting(study: optuna.Study) -> int | None:
@@ -114,9 +123,12 @@ def take_over(study: optuna.Study, trial: optuna.Trial, sweep_dir: Path, overrid
     number = trial.user_attrs.get(RETRY_OF)
     if number is None:
         return None
-    dead = study.get_trials(deepcopy=False)[number]
+    trials = study.get_trials(deepcopy=False)
+    dead = trials[number]
+    while JOB_DIR not in dead.system_attrs and RETRY_OF in dead.user_attrs:  # a retry that died before its job
+        dead = trials[dead.user_attrs[RETRY_OF]]  # started: the job it was to continue is an earlier one's
     job_dir = dead.system_attrs.get(JOB_DIR)
-    if job_dir is None:  # its worker died before naming the job's dir: no job ran
+    if job_dir is None:
         return None
     recorded = sweep_dir / str(job_dir) / ".hydra" / "overrides.yaml"
     if recorded.is_file() and yaml.safe_load(recorded.read_text()) != overrides:
