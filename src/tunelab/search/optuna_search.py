@@ -129,7 +129,8 @@ class OptunaSearch:
                                     load_if_exists=True)  # fmt: skip
         log.info(f"Optuna study '{study.study_name}' in {self.storage or 'memory'}: {len(study.trials)} trials so far")
         self.grid = self.space.grid() if is_grid(self.sampler) else None
-        self.claims = None if self.grid is None else claims_study(study)  # workers claim grid points there
+        # Where workers claim what must run once: grid points, confirmation jobs (claims.py).
+        self.claims = claims_study(study) if self.grid is not None or self.top_k else None
         if self.grid is not None:
             log.info(f"Grid sampler: {math.prod(map(len, self.grid.values()))} points")
         failures: list[str] = []
@@ -168,9 +169,10 @@ class OptunaSearch:
         try:
             for _ in range(size):
                 trial = self.ask(study)
-                if self.grid is not None and (claim_id := self.claim_point(study, trial)) is None:
-                    continue
                 if self.grid is not None:
+                    claim_id = self.claim_point(study, trial)
+                    if claim_id is None:
+                        continue
                     point_claims[trial.number] = claim_id
                 trials.append(trial)
             if not trials:
@@ -218,9 +220,8 @@ class OptunaSearch:
                 overrides = [*self.overrides(trial.params, but="seed"), f"seed={seed}"]
                 # named by its overrides too: a search started again with another command confirms anew
                 jobs[f"{CONFIRM_PREFIX}{trial.number}_seed{seed}_{digest(' '.join(overrides))}"] = overrides
-        claims = claims_study(study)
-        recover_dead_trials(claims, self.grace_period, requeue=False)
-        mine = claim(claims, list(jobs), self.heartbeat)
+        recover_dead_trials(self.claims, self.grace_period, requeue=False)  # also when no trial ran here
+        mine = claim(self.claims, list(jobs), self.heartbeat)
         numbers = ", ".join(str(t.number) for t in best)
         log.info(f"Confirming trials {numbers} on seeds {self.seeds}: {len(mine)} of {len(jobs)} jobs run here")
         if not mine:
@@ -231,12 +232,12 @@ class OptunaSearch:
             returns = self.launcher.launch(launched, initial_job_idx=len(study.trials))
             for (job, claim_id), ret in zip(mine.items(), returns, strict=True):
                 values = objective_values(ret._return_value, 1) if ret.status == JobStatus.COMPLETED else None
-                release(claims, claim_id, self.heartbeat, values[0] if values else None, ran=True)
+                release(self.claims, claim_id, self.heartbeat, values[0] if values else None, ran=True)
                 ran.add(job)
         finally:  # the launcher raised: the jobs it did not finish are open to the next worker
             for job, claim_id in mine.items():
                 if job not in ran:
-                    release(claims, claim_id, self.heartbeat, None, ran=False)
+                    release(self.claims, claim_id, self.heartbeat, None, ran=False)
 
     def overrides(self, params: dict[str, Any], but: str | None = None) -> list[str]:
         """A job's overrides for a trial's `params`: the command line's fixed ones (less the key `but`), then them."""

@@ -47,7 +47,7 @@ class SearchSpace:
         distribution = self.distributions.get(key)
         if key in self.value_text and isinstance(distribution, CategoricalDistribution):
             value = self.value_text[key][distribution.choices.index(value)]
-        elif key in self.value_text and isinstance(distribution, IntDistribution | FloatDistribution):
+        elif key in self.value_text and isinstance(distribution, FloatDistribution):  # a float range
             value = self.value_text[key][round((value - distribution.low) / distribution.step)]
         return f"{key}={value}"
 
