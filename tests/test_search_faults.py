@@ -24,10 +24,11 @@ APPS = Path(__file__).parent / "optuna_apps"
 GRACE = 1.5  # objective.yaml's grace_period: a dead worker's trial is noticed after this many seconds
 
 
-def search(sweep_dir: Path, *args: str, die_in: str = "") -> subprocess.CompletedProcess:
-    """One worker of the objective app's search on `sweep_dir`; `die_in`: killed once that job dir's job starts."""
+def search(sweep_dir: Path, *args: str, die_in: str = "", die_drawing: str = "") -> subprocess.CompletedProcess:
+    """One worker of the objective app's search on `sweep_dir`; `die_in`: killed once that job dir's job starts;
+    `die_drawing`: killed once that trial number has drawn its parameters (with objective.die_while_drawing)."""
     command = [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]
-    env = {**os.environ, "OBJECTIVE_DIE_IN": die_in}
+    env = {**os.environ, "OBJECTIVE_DIE_IN": die_in, "OBJECTIVE_DIE_DRAWING": die_drawing}
     return subprocess.run(command, cwd=APPS, capture_output=True, text=True, timeout=1800, env=env)
 
 
@@ -66,6 +67,24 @@ def test_a_dead_workers_grid_point_is_retried_first_by_the_next_worker(tmp_path)
     starts = [line.split()[1] for line in (sweep / "jobs.log").read_text().splitlines() if line.startswith("start")]
     assert starts[2] == starts[3]  # the restart ran the retry first, in the dead trial's dir
     assert search(sweep).returncode == 0 and len(trials(sweep)) == len(found)  # a finished grid adds nothing
+
+
+def test_a_grid_point_whose_worker_died_while_drawing_it_is_still_completed(tmp_path):
+    """Found by the fault injection in CI: a worker killed after the grid sampler gave its trial a point, before
+    the job started, left that point visited for the sampler and taken for the grid's count, yet never retried;
+    the next worker ended the grid with the point never run. The point is queued again like any dead trial's."""
+    sweep, hook = tmp_path / "sweep", "hydra.sweeper.custom_search_space=objective.die_while_drawing"
+    assert search(sweep, hook, die_drawing="1").returncode == -9
+    time.sleep(GRACE + 0.5)
+    restarted = search(sweep, hook)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    found = trials(sweep)
+    assert points(found) == GRID
+    assert not states(found, TrialState.WAITING) and not states(found, TrialState.RUNNING)
+    (dead,) = states(found, TrialState.FAIL)
+    assert dead.number == 1 and "tunelab:job_dir" not in dead.system_attrs
+    (retry,) = [t for t in found if t.user_attrs.get("retry_of") == 1]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
 
 
 @pytest.mark.slow(reason="defect 1 again, with TPE (4 s); the fast tier holds it on a grid")

@@ -4,7 +4,10 @@ Each job appends `start <job dir> <pid>` and `end <job dir> <pid>` to `<sweep di
 line, so lines of concurrent jobs never mix) and writes `result.json` (its overrides and value) in its dir.
 A fault: the environment's OBJECTIVE_DIE_IN=<job dir name prefix> kills the whole worker (SIGKILL, the job runs
 in the worker's process) once that job has started, the first time only (`<sweep dir>/died_<prefix>` remembers
-it); through the environment, so that the worker's command is the same before and after the kill. A job whose dir
+it); through the environment, so that the worker's command is the same before and after the kill. Another:
+OBJECTIVE_DIE_DRAWING=<trial number> with `hydra.sweeper.custom_search_space=objective.die_while_drawing` kills
+the worker once that trial has drawn its parameters, before its job dir is named (once, `died_drawing_<number>`).
+A job whose dir
 holds a result.json returns that value without running again, as train.py's jobs do in a restarted sweep.
 Like a train.py job it records metrics.json (`val/value`), which tunelab's sweep summary reads; a job with
 `x=fail_x` and `seed=fail_seed` diverges (status failed, value NaN).
@@ -19,6 +22,15 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
+
+
+def die_while_drawing(cfg: DictConfig, trial) -> None:
+    """The sweeper's hook after a trial's parameters are drawn: the fault OBJECTIVE_DIE_DRAWING (above)."""
+    number = os.environ.get("OBJECTIVE_DIE_DRAWING")
+    marker = Path(cfg.hydra.sweep.dir) / f"died_drawing_{number}"
+    if number == str(trial.number) and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def log(sweep_dir: Path, event: str, job: str) -> None:

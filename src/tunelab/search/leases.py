@@ -21,13 +21,14 @@ from pathlib import Path
 
 import optuna
 import yaml
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 log = logging.getLogger(__name__)
 
 BEAT = "tunelab:heartbeat"  # system attribute: unix time of the trial's last beat
 JOB_DIR = "tunelab:job_dir"  # system attribute: the trial's job dir, below the sweep dir
 RETRY_OF = "retry_of"  # user attribute of a retry: the number of the trial it repeats
+GRID_POINT = ("grid_id", "search_space")  # Optuna's GridSampler's system attributes: a trial's point of the grid
 
 
 class Heartbeat:
@@ -91,6 +92,13 @@ def recover_dead_trials(study: optuna.Study, grace_period: float, requeue: bool 
         if requeue and params:
             log.warning(f"trial {trial.number} failed: {reason}; queued again with the same parameters")
             study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
+        elif requeue and GRID_POINT[0] in trial.system_attrs:
+            # Died before its job, but the grid sampler gave it a point, which that sampler now counts as
+            # visited: only a retry with the same point (its grid_id, which the sampler reads) runs it.
+            log.warning(f"trial {trial.number} failed: {reason}, before its job started; its grid point is queued")
+            point = {key: trial.system_attrs[key] for key in GRID_POINT}
+            retry = create_trial(state=TrialState.WAITING, user_attrs={RETRY_OF: trial.number}, system_attrs=point)
+            study.add_trial(retry)
         elif requeue:  # its worker died while drawing them: no job ran, nothing to retry
             log.warning(f"trial {trial.number} failed: {reason}, before its parameters were drawn")
 

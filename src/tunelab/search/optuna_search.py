@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from tunelab.errors import UserError, report
 from tunelab.search import search_space
 from tunelab.search.claims import claim, claims_study, release
-from tunelab.search.leases import JOB_DIR, Heartbeat, recover_dead_trials, take_over, take_waiting
+from tunelab.search.leases import GRID_POINT, JOB_DIR, Heartbeat, recover_dead_trials, take_over, take_waiting
 from tunelab.search.samplers import check_sampler, is_grid, make_sampler
 from tunelab.sweeps.jobs import CONFIRM_PREFIX
 from tunelab.training.hydra_hooks.resolvers import run_id
@@ -325,13 +325,15 @@ def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
 
 
 def grid_open(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
-    """How many trials the grid still needs: its points no trial has taken, and the retries queued for points
-    whose worker died (their dead trial's parameters count as taken)."""
-    size = math.prod(len(values) for values in grid.values())
+    """How many trials the grid still needs: its points the grid sampler gave no trial yet, and the retries
+    queued for points whose worker died (their dead trial's point counts as given). Counted by the sampler's
+    own record, a trial's grid_id, so that a trial that died with part of its point drawn counts once."""
+    space = {key: list(values) for key, values in sorted(grid.items())}  # as the grid sampler records it
     found = study.get_trials(deepcopy=False)
-    taken = {tuple(sorted(t.params.items())) for t in found if t.params}
+    grid_id, search_space = GRID_POINT
+    given = {t.system_attrs[grid_id] for t in found if t.system_attrs.get(search_space) == space}
     waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in found)
-    return max(size - len(taken), 0) + waiting
+    return max(math.prod(map(len, space.values())) - len(given), 0) + waiting
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn, n_objectives: int) -> str | None:
