@@ -92,7 +92,7 @@ def recover_dead_trials(study: optuna.Study, grace_period: float, requeue: bool 
         if requeue and params:
             log.warning(f"trial {trial.number} failed: {reason}; queued again with the same parameters")
             study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
-        elif requeue and GRID_POINT[0] in trial.system_attrs:
+        elif requeue and all(key in trial.system_attrs for key in GRID_POINT):
             # Died before its job, but the grid sampler gave it a point, which that sampler now counts as
             # visited: only a retry with the same point (its grid_id, which the sampler reads) runs it.
             log.warning(f"trial {trial.number} failed: {reason}, before its job started; its grid point is queued")

@@ -331,7 +331,8 @@ def grid_open(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
     space = {key: list(values) for key, values in sorted(grid.items())}  # as the grid sampler records it
     found = study.get_trials(deepcopy=False)
     grid_id, search_space = GRID_POINT
-    given = {t.system_attrs[grid_id] for t in found if t.system_attrs.get(search_space) == space}
+    given = {t.system_attrs[grid_id] for t in found  # (the sampler writes search_space first, then grid_id)
+             if grid_id in t.system_attrs and t.system_attrs.get(search_space) == space}  # fmt: skip
     waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in found)
     return max(math.prod(map(len, space.values())) - len(given), 0) + waiting
 
