@@ -151,6 +151,23 @@ def test_frozen_parts_stay_until_the_unfreeze_epoch_then_train_at_the_scaled_rat
     assert {"train/lr/layers", "train/lr/rest"} <= set(header)  # the LR monitor shows each group
 
 
+def test_parts_unfrozen_during_the_run_are_clipped_and_monitored(tmp_path):
+    """Issue 44, defect 1: the gradient monitor listed the trainable tensors once, at the fit's start, while the
+    backbone was frozen: once unfrozen, it escaped clipping=per_weight and had no grad/norm curve."""
+    pre = pretrain(tmp_path)
+    keys = ["finetune=gradual", f"finetune.from={pre}", "finetune.unfreeze_at_epoch=1", "finetune.backbone_lr_scale=1"]
+    keys += ["clipping=per_weight", "clipping.max=1e-9", "optimizer=sgd", "optimizer.lr=0.5", "logger=csv"]
+    cfg = compose_cfg([*SMALL, "trainer.max_epochs=3", *keys], tmp_path / "ft")
+    job = prepare(cfg)
+    start = {k: v.detach().clone() for k, v in job.model.net.named_parameters()}
+    fit_and_test(cfg, job)
+    moved = {k: (v.detach() - start[k]).norm().item() for k, v in job.model.net.named_parameters()}
+    assert max(moved.values()) < 1e-7, moved  # 10 steps of at most 0.5 * 1e-9 each, every tensor
+    (curves,) = Path(cfg.paths.output_dir).rglob("metrics.csv")
+    header = curves.read_text().splitlines()[0].split(",")
+    assert "grad/norm/net.layers.0.weight_hh_l0" in header and "grad/norm/net.head.weight" in header
+
+
 def test_lr_scales_give_each_part_its_group_also_while_frozen():
     net = RecurrentForecaster(n_inputs=2, output_cols=[0, 1], seq_len=12, horizon=4, hidden_sizes=[8, 4])
     net.layers[0].requires_grad_(False)

@@ -47,11 +47,12 @@ class GradientMonitor(Callback):
         self.params: list[tuple[str, torch.nn.Parameter]] = []
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # named_parameters() walks every submodule (metrics included): once per fit, not per step
-        self.params = [(n, p) for n, p in pl_module.named_parameters() if p.requires_grad]
+        # named_parameters() walks every submodule (metrics included): once per fit, not per step. Every
+        # parameter, frozen or not: a part frozen now (finetune) may train from a later epoch on.
+        self.params = list(pl_module.named_parameters())
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer) -> None:
-        named = [(n, p.grad) for n, p in self.params if p.grad is not None]
+        named = [(n, p.grad) for n, p in self.params if p.requires_grad and p.grad is not None]
         if not named:
             return
         grads = [g for _, g in named]  # .grad holds no autograd history (no create_graph)
