@@ -78,7 +78,7 @@ def main() -> None:
         STD,
         augment=Augment(crop_pad=4, flip="random", cutout=8),
         shuffle=True,
-        drop_last=True,
+        fill_last=True,
     )
     setups = {"device-side batches (tunelab)": lambda: on_device}
     for workers in (0, 2):

@@ -90,6 +90,7 @@ CASES = [
         ["model=segrnn", "model.net.seg_len=4", "model.net.channel_independent=false", "data.features=M"],
         ["model.net.channel_embedding needs", "channel_independent=true"],
     ),
+    ("no training batch", GOOD, ["trainer.limit_train_batches=0"], ["trainer.limit_train_batches=0 trains nothing"]),
     ("training share of zero", GOOD, ["data.train_fraction=0"], ["data.train_fraction must be in (0, 1]; got 0"]),
     (
         "fine-tuning from nowhere",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 
 import lightning as L
@@ -240,3 +241,18 @@ def test_the_recipes_compose_and_run_a_short_fit(pretrain_recipe, finetune_recip
     summary = json.loads((Path(tuned.paths.output_dir) / "metrics.json").read_text())
     assert summary["status"] == "ok" and summary["finetune"]["loaded"]
     assert all(v == v for v in metrics.values())  # finite numbers, no NaN
+    if "fmnist" in pretrain_recipe:  # issue 44, defect 2: 25 images and batches of 64 trained 0 steps, "ok"
+        assert summary["global_step"] == 1
+
+
+def test_a_training_split_with_no_batch_is_refused_in_one_line(tmp_path):
+    """Issue 44, defect 2: Lightning skips a fit without training batches (a warning), and the run looked done."""
+    write_set(tmp_path, n_train=600, n_test=200)
+    kwargs = {"root": str(tmp_path), "checksums": False, "url": None, "val_size": 100}
+    dm = FashionMNISTDataModule(**kwargs, classes=[0, 1], per_class=1)
+    dm.setup()
+    dm.trainer = types.SimpleNamespace(
+        strategy=types.SimpleNamespace(root_device=torch.device("cpu")), global_rank=3, world_size=4, overfit_batches=0
+    )
+    with pytest.raises(UserError, match=r"^data: the training split has 2 items for 4 processes: no batch"):
+        dm.train_dataloader()

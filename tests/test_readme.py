@@ -117,7 +117,7 @@ BENCH_RUNS = {
             *["--amounts", "10", "--seeds", "0", "--csv", "finetune.csv", "--overrides", "data.checksums=false"],
             *["data.val_size=100", "data.batch_size=16", "trainer.max_epochs=1", "trainer.limit_train_batches=2"],
         ],
-        "| finetune_fmnist/v1 | 10 | data.checksums=false data.val_size=100 data.batch_size=16 trainer.max_epochs=1",
+        "| finetune_fmnist/v2 | 10 | data.checksums=false data.val_size=100 data.batch_size=16 trainer.max_epochs=1",
     ),
     "bench/epoch_time.py": (["--lengths", "96", "--batches", "1", "--repeats", "1"], "per-timestep LSTM-64 at L=96: "),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),

@@ -4,7 +4,8 @@ A per-sample Dataset + DataLoader builds every sample in Python, collates them o
 each batch to the device. Here the data is moved to the device once; a batch is a vector of indices,
 and a subclass's `gather` turns it into tensors with a few indexing operations (airbench's approach).
 This base owns everything the two kinds of data share: the index order (seeded by epoch), DDP
-sharding by rank and the last partial batch. Lightning accepts any sized iterable as a dataloader, so
+sharding by rank and the last partial batch (kept, or filled up: never dropped, so that every item is
+seen in every pass, however small the set). Lightning accepts any sized iterable as a dataloader, so
 epochs, `limit_*_batches` and `overfit_batches` work unchanged.
 """
 
@@ -17,6 +18,8 @@ from typing import Any
 import lightning as L
 import torch
 
+from tunelab.errors import UserError
+
 
 @dataclass(kw_only=True)
 class IndexBatches:
@@ -28,7 +31,7 @@ class IndexBatches:
     """
 
     shuffle: bool = False
-    drop_last: bool = False  # drop the last partial batch (of each rank's shard)
+    fill_last: bool = False  # fill the last partial batch up with items from the start of the pass (repeated)
     seed: int = 0  # with the epoch, seeds the shuffle and the augmentations
     rank: int = 0  # this process's DDP rank, and the number of ranks
     world_size: int = 1
@@ -65,12 +68,15 @@ class IndexBatches:
 
     def __len__(self) -> int:
         size = self._shard_size()
-        return size // self.batch_size if self.drop_last else -(-size // self.batch_size)
+        return -(-size // self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
         epoch = self.epoch()
         gen = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + epoch)
         order = self._indices(gen)
+        if self.fill_last and len(order) % self.batch_size:  # every batch full: a set smaller than one batch too
+            wanted = len(self) * self.batch_size
+            order = order.repeat(-(-wanted // len(order)))[:wanted]
         for i in range(len(self)):
             yield self.gather(order[i * self.batch_size : (i + 1) * self.batch_size], epoch, gen)
 
@@ -104,7 +110,12 @@ class DeviceLoaders:
         raise NotImplementedError
 
     def train_dataloader(self) -> IndexBatches:
-        return self.batches("train", train=True)
+        batches = self.batches("train", train=True)
+        if not len(batches):  # Lightning would skip the fit with a warning, and the run would look finished
+            where = f" for {batches.world_size} processes" if batches.world_size > 1 else ""
+            message = f"data: the training split has {batches.n_items} items{where}: no batch, nothing would train"
+            raise UserError(message)
+        return batches
 
     def val_dataloader(self) -> IndexBatches:
         return self.batches("val", train=False)

@@ -143,7 +143,7 @@ class ImageDataModule(DeviceLoaders, L.LightningDataModule):
             self.mean,
             self.std,
             augment=self.augment if train else None,
-            drop_last=train,
+            fill_last=train,  # full batches for batch norm (and one compiled shape), every image seen each epoch
             channels_last=self.channels_last,
             **trainer_batching(self.trainer, train),
         )

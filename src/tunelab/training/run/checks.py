@@ -30,6 +30,8 @@ def check_config(cfg: DictConfig) -> None:
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and max_epochs <= 0:
         raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit); got {max_epochs}")
+    if cfg.trainer.get("limit_train_batches") == 0:  # Lightning would skip the fit, and the run would look finished
+        raise UserError("trainer.limit_train_batches=0 trains nothing; to score a checkpoint, use eval.py")
     precision = str(cfg.trainer.get("precision"))
     if precision not in PRECISIONS:
         raise UserError(f"trainer.precision must be one of {', '.join(PRECISIONS)}; got '{precision}'")
