@@ -245,6 +245,24 @@ def test_the_recipes_compose_and_run_a_short_fit(pretrain_recipe, finetune_recip
         assert summary["global_step"] == 1
 
 
+@pytest.mark.parametrize("fresh", [[], ["whiten"]])
+def test_fine_tuning_an_airbench_net_keeps_the_whitening_it_loaded(fresh, tmp_path):
+    """Issue 44, defect 3: the whitening stem, set from the data at the fit's start, overwrote the loaded one;
+    it is set from the (new) data only when it is listed in finetune.fresh."""
+    write_set(tmp_path / "images", n_train=600, n_test=200)
+    images = [f"data.root={tmp_path / 'images'}", "data.checksums=false", "data.val_size=100"]
+    small = ["experiment=fmnist_airbench", *images, *QUICK, "logger=none", "trainer.max_epochs=1"]
+    small += ["model.net.widths=[8,8,8]", "data.batch_size=32", "model.tta=none"]
+    pre = compose_cfg([*small, "data.classes=[0,1,2,3,4]"], tmp_path / "pre")
+    train(pre)
+    cfg = compose_cfg([*small, "data.classes=[5,6,7,8,9]", "finetune=weights", f"finetune.from={pre.paths.output_dir}",
+                       f"finetune.fresh={fresh}".replace("'", "")], tmp_path / "ft")  # fmt: skip
+    job = prepare(cfg)
+    loaded = job.model.net.whiten.weight.clone()
+    fit_and_test(cfg, job)
+    assert torch.equal(job.model.net.whiten.weight, loaded) == (not fresh)
+
+
 def test_a_training_split_with_no_batch_is_refused_in_one_line(tmp_path):
     """Issue 44, defect 2: Lightning skips a fit without training batches (a warning), and the run looked done."""
     write_set(tmp_path, n_train=600, n_test=200)

@@ -40,6 +40,7 @@ class AirbenchNet(nn.Module):
     """32x32 images -> 2x2 whitening (31x31) -> groups (15, 7, 3) -> 3x3 max pool -> linear -> logits * scale."""
 
     output_modules = ("head",)  # sized by the classes: fine-tuning starts it anew where they differ
+    data_init_parts = ("whiten",)  # what init_from_data sets: where fine-tuning loaded it, it is kept
 
     def __init__(
         self,

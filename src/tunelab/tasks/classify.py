@@ -23,7 +23,8 @@ class ClassifyTask(TrainingTask):
 
     `tta`: test-time augmentation for val/test, averaging the softmax of the image and its mirror
     (`flip`), plus one-pixel shifts of both (`flip_shift`). A net with an `init_from_data(images)`
-    method (AirbenchNet's whitening stem) gets 5000 training images before fit; `compile` runs the
+    method (AirbenchNet's whitening stem) gets 5000 training images before fit, unless fine-tuning loaded
+    the parts it sets (its `data_init_parts`); `compile` runs the
     net through `torch.compile` (state-dict keys unchanged, so checkpoints stay loadable).
     """
 
@@ -43,6 +44,7 @@ class ClassifyTask(TrainingTask):
     ) -> None:
         super().__init__(net, optimizer, scheduler, bias_lr_scale)
         self.compile_net = compile
+        self.data_init = True  # the net's init_from_data at the fit's setup (fine-tuning turns it off, finetune.py)
         if not 0.0 <= label_smoothing < 1.0:
             raise UserError(f"model.label_smoothing must be in [0, 1); got {label_smoothing}")
         if tta not in TTA_MODES:
@@ -64,7 +66,7 @@ class ClassifyTask(TrainingTask):
             self.net.to(memory_format=torch.channels_last)
         # Before Lightning restores a checkpoint, so a resumed run keeps its trained stem.
         init = getattr(self.net, "init_from_data", None)
-        if stage == "fit" and init is not None:
+        if stage == "fit" and init is not None and self.data_init:
             init(self.trainer.datamodule.train_sample(5000))
         if self.compile_net:
             self.net.compile()

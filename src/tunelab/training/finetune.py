@@ -183,4 +183,6 @@ def prepare_finetune(settings: DictConfig, model: L.LightningModule, resuming: b
     model.lr_scales = {f"net.{name}": float(scale) for name, scale in scales.items()}
     source = settings.get("from")
     pretrained = load_pretrained(net, source, list(settings.get("fresh") or [])) if source and not resuming else {}
+    if any(under(key, getattr(net, "data_init_parts", ())) for key in pretrained.get("loaded", [])):
+        model.data_init = False  # the net's init from the data (airbench's whitening) would overwrite what loaded
     return pretrained, [Freeze(parts, epoch)] if parts else []
