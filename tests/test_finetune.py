@@ -169,6 +169,19 @@ def test_parts_unfrozen_during_the_run_are_clipped_and_monitored(tmp_path):
     assert "grad/norm/net.layers.0.weight_hh_l0" in header and "grad/norm/net.head.weight" in header
 
 
+@pytest.mark.parametrize("unfreeze_at_epoch", [1, "null"])
+def test_freezing_touches_only_the_fit(unfreeze_at_epoch, tmp_path):
+    """Issue 44, defect 4: Lightning calls the callback's setup for validate and test too, which froze the parts
+    again after the fit (those unfrozen at epoch 1 included); a later fit of the module inherited that."""
+    pre = pretrain(tmp_path)
+    keys = ["finetune=gradual", f"finetune.from={pre}", f"finetune.unfreeze_at_epoch={unfreeze_at_epoch}"]
+    cfg = compose_cfg([*SMALL, "trainer.max_epochs=2", *keys], tmp_path / "ft")
+    job = prepare(cfg)
+    trainable = {k for k, p in job.model.named_parameters() if p.requires_grad}
+    fit_and_test(cfg, job)  # fit, then validate and test the best checkpoint
+    assert {k for k, p in job.model.named_parameters() if p.requires_grad} == trainable
+
+
 def test_lr_scales_give_each_part_its_group_also_while_frozen():
     net = RecurrentForecaster(n_inputs=2, output_cols=[0, 1], seq_len=12, horizon=4, hidden_sizes=[8, 4])
     net.layers[0].requires_grad_(False)

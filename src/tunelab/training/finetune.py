@@ -131,7 +131,8 @@ def backbone(module: nn.Module, outputs: Sequence[str], prefix: str = "") -> lis
 
 
 class Freeze(BaseFinetuning):
-    """Named parts of the net do not train until `unfreeze_at_epoch` (never when None).
+    """Named parts of the net do not train until `unfreeze_at_epoch` (never when None), in fitting only: the
+    net's validation and test leave them as they are, and the fit's end makes them trainable again.
 
     Lightning's BaseFinetuning calls the two hooks (before the optimizer is built; at each epoch's
     start, also after a resume) and keeps its state in checkpoints. Its `make_trainable` would turn on
@@ -147,6 +148,18 @@ class Freeze(BaseFinetuning):
         self.parts, self.unfreeze_at_epoch = list(parts), unfreeze_at_epoch
         self.frozen: list[nn.Parameter] = []
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit":  # Lightning calls setup for validate and test too: they leave the net as it is
+            super().setup(trainer, pl_module, stage)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.unfreeze()  # the run's training is over: a later fit of the same net starts from the net as it was
+
+    def unfreeze(self) -> None:
+        for p in self.frozen:
+            p.requires_grad_(True)
+        self.frozen = []
+
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
         for name in self.parts:
             part = part_of(pl_module.net, name, "finetune.freeze")
@@ -157,10 +170,8 @@ class Freeze(BaseFinetuning):
 
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: torch.optim.Optimizer) -> None:
         if self.unfreeze_at_epoch is not None and epoch >= self.unfreeze_at_epoch and self.frozen:
-            for p in self.frozen:
-                p.requires_grad_(True)
+            self.unfreeze()
             log.info(f"finetune: epoch {epoch}: {', '.join(self.parts)} train from now on")
-            self.frozen = []
 
 
 def prepare_finetune(settings: DictConfig, model: L.LightningModule, resuming: bool) -> tuple[dict, list[Freeze]]:
