@@ -264,6 +264,27 @@ def test_resume_continues_with_the_runs_own_config_and_a_refused_one_changes_not
     assert "batch_size: 64" in saved and "max_epochs: 3" in saved and "SyntheticSeriesDataModule" in saved
 
 
+def test_a_resumed_run_continues_its_mlflow_run(tmp_path):
+    """Issue 44, defect 5: the resume became a second MLflow run under another name (no run_id was passed)."""
+    mlflow = pytest.importorskip("mlflow")
+    log_dir = tmp_path / "logs"
+    first = [*QUIET, "data=synthetic", "data.length=600", "data.seq_len=24", "data.horizon=8", "debug=limit"]
+    done = run_app([*first, "trainer.max_epochs=2", "logger=mlflow", f"paths.log_dir={log_dir}"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = run_dirs(log_dir)
+    resumed = run_app([f"resume={run_dir}", "trainer.max_epochs=3", *QUIET], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{log_dir / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["run_dir"] == str(run_dir)
+    assert "trainer.max_epochs=2" in run.info.run_name  # the name it started with
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "val/mse")]
+    per_epoch = read_metrics(run_dir)["global_step"] // 3
+    assert {0, 1, 2} <= {step // per_epoch for step in steps}  # the first run's epochs and the resumed one's
+    assert run.data.params["trainer/max_epochs"] == "2"
+    assert run.data.tags["changed_on_resume"] == "trainer/max_epochs: 2 -> 3"
+
+
 def test_resume_composes_the_saved_overrides_under_the_new_ones(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)

@@ -23,6 +23,7 @@ from tunelab.training.finetune import prepare_finetune
 from tunelab.training.run.checkpoints import check_checkpoint
 from tunelab.training.run.checks import check_config, check_monitors
 from tunelab.training.run.hparams import log_hparams, run_hparams
+from tunelab.training.run.mlflow_runs import is_mlflow, started_run_id
 from tunelab.training.run.naming import varied_keys
 from tunelab.training.run.run_files import finite_floats, write_json_atomic
 from tunelab.training.run.sweep_resume import in_multirun
@@ -65,7 +66,7 @@ def prepare(cfg: DictConfig) -> Job:
     # resume=<run dir> runs in that dir (conf/hydra/default.yaml) and continues from its last.ckpt
     ckpt_path = cfg.ckpt_path or ("last" if cfg.resume else None)
     pretrained, freeze = prepare_finetune(cfg.finetune, model, resuming=ckpt_path is not None)
-    loggers = instantiate_each(cfg.get("logger"))
+    loggers = build_loggers(cfg.get("logger"), continuing=ckpt_path is not None)
     pruning = trial_pruning(cfg, objectives)  # a job of a pruned Optuna search reports to its trial
     callbacks = build_callbacks(cfg, loggers) + ([pruning] if pruning else []) + thread_setting(cfg) + freeze
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -170,6 +171,12 @@ def thread_setting(cfg: DictConfig) -> list[Callback]:
     if in_multirun():
         return [ThreadShare(Path(HydraConfig.get().sweep.dir) / ".threads")]
     return []
+
+
+def build_loggers(group: Mapping | None, continuing: bool) -> list[Logger]:
+    """The `logger` group; a run that continues from a checkpoint logs into the MLflow run it started."""
+    nodes = [node for node in (group or {}).values() if node and "_target_" in node]
+    return [instantiate(n, run_id=started_run_id(n)) if continuing and is_mlflow(n) else instantiate(n) for n in nodes]
 
 
 def instantiate_each(group: Mapping | None) -> list[Callback | Logger]:

@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from tensorboard.plugins.hparams import plugin_data_pb2
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+from tunelab.training.run.mlflow_runs import log_params
 
 Scalar = bool | int | float | str
 
@@ -71,6 +73,9 @@ def log_hparams(loggers: list[Logger], params: dict[str, Scalar], metrics: dict[
     first).
     """
     for logger in loggers:
+        if isinstance(logger, MLFlowLogger):  # a continued run keeps the values it started with (mlflow_runs.py)
+            log_params(logger, params)
+            continue
         if not isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(params)
             continue
