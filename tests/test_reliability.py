@@ -296,6 +296,22 @@ def test_resume_composes_the_saved_overrides_under_the_new_ones(tmp_path):
     assert cfg.seed == 5 and cfg.trainer.max_epochs == 3 and cfg.resume == str(run_dir)
 
 
+@pytest.mark.parametrize("order", ["resume first", "flag first"])
+def test_resume_works_with_hydras_flags(order, tmp_path):
+    """Issue 44, defect 6: `resume=<dir> --cfg job` exited 2 ("unrecognized arguments: hydra.output_subdir=null"):
+    the resume's overrides went after the flag. They stay together, the flags after them."""
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "overrides.yaml").write_text("- data=synthetic\n- data.batch_size=48\n")
+    args = [f"resume={run_dir}", "--cfg", "job", "trainer.max_epochs=3"]
+    shown = run_app(args if order == "resume first" else args[1:3] + args[:1] + args[3:], cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert "batch_size: 48" in shown.stdout and "max_epochs: 3" in shown.stdout and "Synthetic" in shown.stdout
+    assert not (run_dir / ".hydra" / "config.yaml").exists()  # printed, nothing written
+
+
 @pytest.mark.slow(reason="long kill/resume run: a sweep of two long jobs killed and started again (50-80 s)")
 def test_a_killed_grid_sweep_started_again_runs_only_what_is_not_done(tmp_path, uninterrupted):
     """Job 0 finished and job 1 cut off by SIGKILL: the same command again skips job 0 and continues job 1."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
+from hydra._internal.utils import get_args_parser  # Hydra's own command-line parser: which flags take a value
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -33,15 +34,34 @@ def override_key(arg: str) -> str:
     return arg.lstrip("~+").partition("=")[0]
 
 
+def split_flags(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """A command line as Hydra's flags (each with its value: `--cfg job`) and its overrides, each in order."""
+    options = {name: action for action in get_args_parser()._actions for name in action.option_strings}
+    flags: list[str] = []
+    overrides: list[str] = []
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        action = options.get(arg) if arg.startswith("-") else None
+        (flags if arg.startswith("-") else overrides).append(arg)
+        if action is None or not rest:
+            continue
+        if action.nargs is None or (action.nargs == "?" and rest[0] in action.choices):  # `--info` may take one
+            flags.append(rest.pop(0))
+    return flags, overrides
+
+
 def resume_overrides(args: Sequence[str]) -> list[str]:
     """The run's saved overrides, less those `args` set again, then `args`: the resumed run's command line, one
-    run in the run dir (a job of a sweep or search continues as that one job, not as a new sweep).
+    run in the run dir (a job of a sweep or search continues as that one job, not as a new sweep). Hydra's
+    flags (`--cfg job`) come last, so that the overrides stay one list, as Hydra's parser needs them.
 
     Unchanged when `args` holds no `resume=` or starts a multirun. Raises UserError, naming the
     key, when the run dir holds nothing to continue from.
     """
-    given = [a.partition("=")[2] for a in args if override_key(a) == KEY and "=" in a]
-    if not given or given[-1] in ("", "null") or {"-m", "--multirun"} & set(args):
+    flags, overrides = split_flags(args)
+    given = [a.partition("=")[2] for a in overrides if override_key(a) == KEY and "=" in a]
+    if not given or given[-1] in ("", "null") or {"-m", "--multirun"} & set(flags):
         return list(args)
     run_dir = Path(given[-1])
     if not (run_dir / "checkpoints" / "last.ckpt").is_file():
@@ -51,8 +71,8 @@ def resume_overrides(args: Sequence[str]) -> list[str]:
         saved = [str(o) for o in yaml.safe_load(saved_file.read_text()) or []]
     except (OSError, yaml.YAMLError) as err:
         raise UserError(f"resume: {saved_file} cannot be read ({err}); is {run_dir} a run dir of train.py?") from err
-    new_keys = {override_key(a) for a in args}
-    return [*(o for o in saved if override_key(o) not in new_keys), *args, HOLD_RECORDS, ONE_RUN]
+    new_keys = {override_key(a) for a in overrides}
+    return [*(o for o in saved if override_key(o) not in new_keys), *overrides, HOLD_RECORDS, ONE_RUN, *flags]
 
 
 def record_resumed_config(cfg: DictConfig) -> None:
