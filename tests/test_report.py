@@ -53,7 +53,7 @@ def report(root: Path, *args: str) -> subprocess.CompletedProcess:
 def test_a_search_with_failed_and_pruned_trials_gets_importances_plots_and_tensorboard_images(tmp_path):
     root = tmp_path / "sweep"
     make_sweep(root, ["minimize"], trials=8, failed=2, pruned=2)
-    (root / "sweep_summary.md").write_text("tables\n\n## Search report\n\nold\n")
+    (root / "sweep_summary.md").write_text("tables\n\n## Search report\n\nOLD REPORT\n")
     result = report(root)
     assert result.returncode == 0, result.stderr[-3000:]
     folder = root / "report"
@@ -66,7 +66,7 @@ def test_a_search_with_failed_and_pruned_trials_gets_importances_plots_and_tenso
     assert set(importances) == {"optimizer.lr", "model.net.hidden_sizes", "model.net.dropout"}
     assert sum(importances.values()) == pytest.approx(1.0)
     summary = (root / "sweep_summary.md").read_text()
-    assert summary.startswith("tables\n\n## Search report") and "old" not in summary  # the report replaced
+    assert summary.startswith("tables\n\n## Search report") and "OLD REPORT" not in summary  # the report replaced
     assert "12 trials, 8 finished" in summary and "![history](report/history.png)" in summary
     events = EventAccumulator(str(folder), size_guidance={"images": 0})
     events.Reload()
@@ -98,6 +98,63 @@ def test_a_two_objective_study_gets_its_pareto_front_and_importances_per_objecti
         rows = list(csv.DictReader(f))
     for objective in ("val/mse", "model/params"):
         assert sum(float(r["importance"]) for r in rows if r["objective"] == objective) == pytest.approx(1.0)
+
+
+def make_grid_sweep(root: Path, command: list[str], jobs: list[dict[str, str]], values: list[float]) -> None:
+    """A grid sweep's dir as train.py -m leaves it (no study): multirun.yaml with its command line, and one job dir
+    per entry of `jobs` (its overrides) with its val/mse."""
+    root.mkdir()
+    config = {"optimized_metric": "val/mse", "hydra": {"overrides": {"task": command}}}
+    OmegaConf.save(OmegaConf.create(config), root / "multirun.yaml")
+    for n, (overrides, value) in enumerate(zip(jobs, values, strict=True)):
+        (root / f"{n}_job" / ".hydra").mkdir(parents=True)
+        (root / f"{n}_job" / ".hydra" / "overrides.yaml").write_text(
+            yaml_list([f"{k}={v}" for k, v in overrides.items()])
+        )
+        summary = {"status": "ok", "metrics": {"val/mse": value}, "optimized_metric": "val/mse"}
+        (root / f"{n}_job" / "metrics.json").write_text(json.dumps(summary))
+
+
+def yaml_list(items: list[str]) -> str:
+    return "".join(f"- {item}\n" for item in items)
+
+
+def test_the_seed_of_a_seed_sweep_is_no_parameter_whose_importance_is_ranked(tmp_path):
+    """Issue 44, defect 7: with lr 0.05 / 2.0 x seeds 0-3, where every lr=2.0 job beats every lr=0.05 job,
+    PED-ANOVA ranked the seed first (.571 against .429); and 8 trials give its top 10% one trial."""
+    root = tmp_path / "sweep"
+    jobs = [{"optimizer.lr": lr, "seed": str(seed)} for lr in ("0.05", "2.0") for seed in range(4)]
+    values = [1.0 + 0.01 * seed for seed in range(4)] + [0.5 + 0.1 * seed for seed in range(4)]
+    make_grid_sweep(root, ["optimizer.lr=0.05,2.0", "seed=0,1,2,3"], jobs, values)
+    result = report(root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(root / "report" / "importances.csv") as f:
+        assert [r["parameter"] for r in csv.DictReader(f)] == ["optimizer.lr"]
+    text = (root / "report" / "report.md").read_text()
+    assert "Few trials for PED-ANOVA: its top 10% of 8 finished trials holds 1 (Optuna advises at least 5" in text
+
+
+def test_the_numbers_of_a_sweep_without_a_study_stay_numbers(tmp_path):
+    """Issue 44, defect 8: a grid (or a search kept in memory) made every swept value a category in string order
+    (lr .0515, .0138, .0290 bottom to top; "128" before "16"). Numbers stay numeric, log where tagged."""
+    from tunelab.sweeps.jobs import sweep_inputs
+    from tunelab.sweeps.report import grid_study, log_scaled
+
+    root = tmp_path / "sweep"
+    lrs, widths = ("0.0515", "0.0138", "0.029", "0.0022"), ("128", "16")
+    jobs = [{"optimizer.lr": lr, "model.net.hidden_size": w, "optimizer": "adam"} for lr in lrs for w in widths]
+    command = ["optimizer.lr=tag(log,choice(0.0515,0.0138,0.029,0.0022))", "model.net.hidden_size=128,16"]
+    jobs[0]["optimizer"] = "sgd"
+    make_grid_sweep(root, command, jobs, [float(i) for i in range(len(jobs))])
+    config = OmegaConf.load(root / "multirun.yaml")
+    rows, objectives, signs = sweep_inputs(config, root)
+    study = grid_study(rows, objectives, signs, log_scaled(config))
+    distributions = study.trials[0].distributions
+    assert distributions["optimizer.lr"] == optuna.distributions.FloatDistribution(0.0022, 0.0515, log=True)
+    assert distributions["model.net.hidden_size"] == optuna.distributions.IntDistribution(16, 128)
+    assert distributions["optimizer"] == optuna.distributions.CategoricalDistribution(["adam", "sgd"])
+    assert study.trials[0].params == {"optimizer.lr": 0.0515, "model.net.hidden_size": 128, "optimizer": "sgd"}
+    assert report(root).returncode == 0
 
 
 def test_a_dir_that_is_no_sweep_is_refused_in_one_line(tmp_path):

@@ -7,24 +7,33 @@ finished trials; the Pareto front when several objectives are searched), `import
 `report.md`, which sweep_summary.md ends with. The same figures and table go to TensorBoard as the run
 `report` of the sweep dir, so `tensorboard --logdir <sweep dir>` shows them beside the jobs' runs.
 
-The study is the Optuna sweeper's own (its storage, from the sweep's multirun.yaml); a grid sweep's
-jobs become an in-memory study (each swept key a categorical parameter, no intermediate values).
+The study is the Optuna sweeper's own (its storage, from the sweep's multirun.yaml); the jobs of a grid
+sweep, or of a search whose study lived in memory, become an in-memory study (no intermediate values):
+a swept key whose values are all numbers is a numeric parameter, on a log scale where the sweep said
+`tag(log, ...)`; any other one is categorical.
+
+The seed is never a parameter whose importance is measured: a sweep varies it to see the spread.
 
 Importances: PED-ANOVA by default. It asks what a tuner asks (which parameters decide whether a
 trial lands among the best, not which explain the variance over the whole space, as fANOVA does),
-needs only numpy, and is what optuna-dashboard shows, so the report and the dashboard agree.
-`--importance fanova` (Optuna's own default; needs scikit-learn) gives the global view.
+needs only numpy, and is what optuna-dashboard shows, so the report and the dashboard agree. It
+compares the best 10% of the finished trials with all of them; Optuna advises at least 5 trials in that
+top set, and the report says when there are fewer. `--importance fanova` (Optuna's own default; needs
+scikit-learn) gives the global view.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError
@@ -36,6 +45,8 @@ log = logging.getLogger(__name__)
 
 FOLDER = "report"
 STATES = {"ok": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED}
+NOT_A_PARAMETER = "seed"  # swept to see the spread: never ranked among the parameters that matter
+TOP_QUANTILE, ADVISED_TOP = 0.1, 5  # PED-ANOVA's top set (Optuna's default), and the trials Optuna advises in it
 
 
 def write_report(
@@ -47,7 +58,7 @@ def write_report(
     importance: str = "ped-anova",
 ) -> str:
     """Write `<root>/report/` for the sweep's study; return its markdown section (REPORT_HEADING and after)."""
-    study = sweep_study(root, config) or grid_study(rows, objectives, signs)
+    study = sweep_study(root, config) or grid_study(rows, objectives, signs, log_scaled(config))
     if not study.trials:
         raise UserError(f"{root}: no trial or job of this sweep has started yet")
     folder = root / FOLDER
@@ -58,9 +69,19 @@ def write_report(
     importances = param_importances(study, names, importance) if len(done) > 1 else {}
     if importances:
         lines += importance_table(importances, importance)
+        top = math.ceil(TOP_QUANTILE * len(done))
+        if importance == "ped-anova" and top < ADVISED_TOP:
+            lines += [
+                f"Few trials for PED-ANOVA: its top {TOP_QUANTILE:.0%} of {len(done)} finished trials holds {top} "
+                f"(Optuna advises at least {ADVISED_TOP}, so {math.ceil(ADVISED_TOP / TOP_QUANTILE)} trials), so "
+                "these importances are rough; `python -m tunelab.report <sweep dir> --importance fanova` "
+                "gives the view over the whole space.",
+                "",
+            ]
         write_text_atomic(folder / "importances.csv", importance_csv(importances))
     else:
-        lines += ["Importances need at least 2 finished trials and a searched parameter.", ""]
+        need = f"Importances need at least 2 finished trials and a searched parameter (the {NOT_A_PARAMETER} is none)."
+        lines += [need, ""]
     figures, not_drawn = draw(study, names, importance)
     for name, figure in figures.items():
         figure.savefig(folder / f"{name}.png", dpi=90, bbox_inches="tight")
@@ -86,11 +107,44 @@ def sweep_study(root: Path, config: DictConfig) -> optuna.Study | None:
     return optuna.load_study(study_name=name, storage=storage)
 
 
-def grid_study(rows: list[dict[str, Any]], objectives: list[str], signs: list[int]) -> optuna.Study:
-    """The jobs of a sweep without a study as one: their swept keys as categorical parameters."""
+def log_scaled(config: DictConfig) -> set[str]:
+    """The swept keys the sweep put on a log scale (`tag(log, ...)`), on its command line or in hydra.sweeper.params."""
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    lines = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.select(config, "hydra.overrides.task") or [])
+    parser, found = OverridesParser.create(), set()
+    for line in lines:
+        try:
+            (override,) = parser.parse_overrides([line])
+        except Exception:  # Hydra's parser raises its own errors; a sweep that ran parsed them already
+            continue
+        if override.is_sweep_override() and "log" in getattr(override.value(), "tags", ()):
+            found.add(override.get_key_element().lstrip("+~"))
+    return found
+
+
+def parameter(values: list[str], log: bool) -> tuple[optuna.distributions.BaseDistribution, Callable[[str], Any]]:
+    """The distribution of a swept key's values (as the job dirs' overrides write them), and how to read one."""
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        numbers = []
+    if not numbers or not all(math.isfinite(n) for n in numbers):
+        return optuna.distributions.CategoricalDistribution(sorted(set(values))), str
+    low, high = min(numbers), max(numbers)
+    log = log and low > 0
+    if all(re.fullmatch(r"[-+]?\d+", v) for v in values):
+        return optuna.distributions.IntDistribution(int(low), int(high), log=log), int
+    return optuna.distributions.FloatDistribution(low, high, log=log), float
+
+
+def grid_study(
+    rows: list[dict[str, Any]], objectives: list[str], signs: list[int], log: set[str] = frozenset()
+) -> optuna.Study:
+    """The jobs of a sweep without a study as one: their swept keys as numeric parameters (on a log scale for
+    the keys in `log`) where every value is a number, else categorical."""
     keys, _ = split_overrides(rows)
-    choices = {k: sorted({str(r["_values"].get(k)) for r in rows}) for k in keys}
-    distributions = {k: optuna.distributions.CategoricalDistribution(v) for k, v in choices.items()}
+    given = {k: [r["_values"][k] for r in rows if r["_values"].get(k) is not None] for k in keys}
+    parameters = {k: parameter(values, k in log) for k, values in given.items() if values}
     directions = ["minimize" if sign > 0 else "maximize" for sign in signs]
     study = optuna.create_study(directions=directions)
     for row in rows:
@@ -99,10 +153,11 @@ def grid_study(rows: list[dict[str, Any]], objectives: list[str], signs: list[in
         finite = all(isinstance(v, int | float) for v in values)
         if state == optuna.trial.TrialState.COMPLETE and not finite:
             state = optuna.trial.TrialState.FAIL
+        mine = {k: p for k, p in parameters.items() if row["_values"].get(k) is not None}
         study.add_trial(
             optuna.trial.create_trial(
-                params={k: str(row["_values"].get(k)) for k in keys},
-                distributions=distributions,
+                params={k: read(row["_values"][k]) for k, (_, read) in mine.items()},
+                distributions={k: distribution for k, (distribution, _) in mine.items()},
                 values=values if state == optuna.trial.TrialState.COMPLETE else None,
                 state=state,
             )
@@ -113,16 +168,25 @@ def grid_study(rows: list[dict[str, Any]], objectives: list[str], signs: list[in
 def param_importances(study: optuna.Study, names: list[str], method: str) -> dict[str, dict[str, float]]:
     """Each objective's parameter importances (summing to 1), most important first."""
     out = {}
+    params = searched(study)
+    if not params:
+        return out
     for i, name in enumerate(names):
         sign = -1 if study.directions[i] == optuna.study.StudyDirection.MAXIMIZE else 1
         with warnings.catch_warnings():  # PED-ANOVA warns whenever given a target; the sign makes lower better
             warnings.simplefilter("ignore")
             found = optuna.importance.get_param_importances(
-                study, evaluator=evaluator(method), target=lambda t, i=i, sign=sign: sign * t.values[i]
+                study, evaluator=evaluator(method), params=params, target=lambda t, i=i, sign=sign: sign * t.values[i]
             )
         if found:
             out[name] = {k: float(v) for k, v in found.items()}
     return out
+
+
+def searched(study: optuna.Study) -> list[str]:
+    """The parameters of the study's finished trials whose importance is measured: all but the seed."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return [p for p in dict.fromkeys(k for t in done for k in t.params) if p != NOT_A_PARAMETER]
 
 
 def evaluator(method: str) -> optuna.importance.BaseImportanceEvaluator:
@@ -162,7 +226,9 @@ def draw(study: optuna.Study, names: list[str], importance: str) -> tuple[dict[s
     makers: dict[str, Callable[[], Any]] = {
         "history": lambda: plots.plot_optimization_history(study, **target),
         "parallel_coordinates": lambda: plots.plot_parallel_coordinate(study, **target),
-        "importances": lambda: plots.plot_param_importances(study, evaluator=evaluator(importance), **target),
+        "importances": lambda: plots.plot_param_importances(
+            study, evaluator=evaluator(importance), params=searched(study), **target
+        ),
         "slices": lambda: plots.plot_slice(study, **target),
         "intermediate_values": lambda: plots.plot_intermediate_values(study),
     }
@@ -191,6 +257,8 @@ def why_not(study: optuna.Study, name: str) -> str | None:
     if name == "intermediate_values":
         reported = any(t.intermediate_values for t in study.get_trials(deepcopy=False))
         return None if reported else "no trial reported any: a grid sweep, or no pruner"
+    if name == "importances" and len(done) > 1 and not searched(study):
+        return f"no searched parameter but the {NOT_A_PARAMETER}"
     if name in ("importances", "parallel_coordinates"):
         return None if len(done) > 1 and any(t.params for t in done) else "fewer than 2 finished trials"
     if name == "slices":
