@@ -349,9 +349,10 @@ def test_a_search_of_two_objectives_returns_both_and_marks_the_pareto_front(tmp_
 
 
 @pytest.mark.parametrize("threads", [None, 1])
-def test_jobs_of_a_sweep_on_one_machine_share_its_cores_unless_threads_is_set(threads, tmp_path):
+def test_jobs_of_a_sweep_on_one_machine_share_its_cores_unless_threads_is_set(threads, tmp_path, monkeypatch):
     """Another live job of the sweep on this host (this test's process, registered as ThreadShare would):
     the job takes half the cores; a `threads` the user set wins."""
+    monkeypatch.delenv("OMP_NUM_THREADS")  # (an explicit one wins too: the next test)
     sweep_dir = tmp_path / "sweep"
     (sweep_dir / ".threads").mkdir(parents=True)
     (sweep_dir / ".threads" / f"{socket.gethostname()}_{os.getpid()}").touch()
@@ -364,6 +365,16 @@ def test_jobs_of_a_sweep_on_one_machine_share_its_cores_unless_threads_is_set(th
     assert json.loads((job / "metrics.json").read_text())["threads"] == (threads or max(1, cores // 2))
     if threads is None:  # the dead job's file is cleared, the job's own removed at its end
         assert [p.name for p in (sweep_dir / ".threads").iterdir()] == [f"{socket.gethostname()}_{os.getpid()}"]
+
+
+def test_an_explicit_omp_num_threads_wins_over_the_share_in_a_sweep(tmp_path, monkeypatch):
+    """Issue 44, defect 9: `OMP_NUM_THREADS=1 python train.py -m ...` logged "torch threads: 2 (2 cores, 1 jobs)"."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    sweep_dir = tmp_path / "sweep"
+    result = run_app(["-m", "seed=1", *FAST, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (job,) = sweep_dir.glob("0_*")
+    assert json.loads((job / "metrics.json").read_text())["threads"] == 1 and not (sweep_dir / ".threads").exists()
 
 
 def test_a_job_alone_keeps_every_core(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -163,12 +164,13 @@ def build_callbacks(cfg: DictConfig, loggers: list[Logger]) -> list[Callback]:
 
 
 def thread_setting(cfg: DictConfig) -> list[Callback]:
-    """Torch's threads: `threads` when set; in a sweep, this job's share of the machine's cores among the
-    sweep's jobs running on it (ThreadShare); alone, all of them (torch's default)."""
+    """Torch's threads: `threads` when set, else an OMP_NUM_THREADS the environment sets (torch read it at start);
+    else, in a sweep, this job's share of the machine's cores among the sweep's jobs running on it (ThreadShare);
+    alone, all of them (torch's default)."""
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
         return []
-    if in_multirun():
+    if in_multirun() and not os.environ.get("OMP_NUM_THREADS"):
         return [ThreadShare(Path(HydraConfig.get().sweep.dir) / ".threads")]
     return []
 
