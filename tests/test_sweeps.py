@@ -15,7 +15,11 @@ import torch
 from cifar_fixture import write_archive
 from conftest import SYNTHETIC, compose_cfg, run_app, run_train
 from omegaconf import OmegaConf
+from test_report import make_grid_sweep
 
+from tunelab.sweeps.jobs import split_overrides, sweep_inputs
+from tunelab.sweeps.ranking import group_rows, sort_key
+from tunelab.sweeps.tables import to_markdown
 from tunelab.training.hydra_hooks import resolvers
 from tunelab.training.run.hparams import run_hparams
 
@@ -375,6 +379,23 @@ def test_an_explicit_omp_num_threads_wins_over_the_share_in_a_sweep(tmp_path, mo
     assert result.returncode == 0, result.stderr[-3000:]
     (job,) = sweep_dir.glob("0_*")
     assert json.loads((job / "metrics.json").read_text())["threads"] == 1 and not (sweep_dir / ".threads").exists()
+
+
+def test_the_summary_shows_numbers_at_four_digits_the_ranking_metric_first_and_the_winner_in_bold(tmp_path):
+    """Issue 44, defect 10: sweep_summary.md printed Optuna's draws at full precision across 22 columns."""
+    root = tmp_path / "sweep"
+    lrs = ["0.003924048508734497", "0.0011", "0.17816804778743153"]
+    jobs = [{"optimizer.lr": lr, "seed": str(seed)} for lr in lrs for seed in (0, 1)]
+    values = [0.123456789, 0.1251, 0.2, 0.21, 0.3, 0.31]
+    make_grid_sweep(root, [], jobs, values)
+    rows, _, _ = sweep_inputs(OmegaConf.load(root / "multirun.yaml"), root)
+    params, constants = split_overrides(rows)
+    groups = sorted(group_rows(rows, params), key=lambda g: sort_key(g, "val/mse", 1))
+    text = to_markdown(rows, groups, params, constants, "val/mse", 1)
+    header = next(line for line in text.splitlines() if line.startswith("| optimizer.lr"))
+    assert header.startswith("| optimizer.lr | jobs (finished) | val/mse |")
+    assert "| 0.003924 | 2 of 2 | **0.1243 ± 0.0012** |" in text and "| 0.1782 | 2 of 2 | 0.305 ± 0.0071 |" in text
+    assert "0.003924048508734497" not in text
 
 
 def test_a_job_alone_keeps_every_core(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from typing import Any
@@ -30,6 +31,11 @@ def to_csv(rows: list[dict[str, Any]], cols: list[str]) -> str:
 
 
 def cell(value: Any) -> str:
+    """A markdown cell: numbers at 4 significant digits (also a swept value written in full, as an Optuna draw
+    is: 0.003924048508734497), whole numbers as they are; the CSVs keep every digit."""
+    if isinstance(value, str) and not value.lstrip("+-").isdigit():
+        with contextlib.suppress(ValueError):  # text stays text
+            value = float(value)
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
@@ -60,13 +66,16 @@ def to_markdown(
         note = "Configurations with a job that did not finish (a diverged seed) rank after every one that"
         out += [f"{note} finished all of its jobs, whatever the mean of the rest.", ""]
     if ranked:
-        config, names = [p for p in params if p != "seed"], metric_names(ranked)
+        config = [p for p in params if p != "seed"]
+        names = [metric, *(n for n in metric_names(ranked) if n != metric)]  # the ranking's metric first
         jobs = "jobs (finished)" if any(len(g["_jobs"]) > 1 for g in ranked) else "job"
         marks = [[g.get("front", "")] if front else [] for g in ranked]
         lines = [
             [*(cell(g.get(p)) for p in config), jobs_cell(g), *mark, *(mean_std(g, n) for n in names)]
             for g, mark in zip(ranked, marks, strict=True)
         ]
+        if ranked[0]["status"] == "ok" and ranked[0].get(metric) is not None:  # the winner, in bold
+            lines[0][len(config) + 1 + front] = f"**{lines[0][len(config) + 1 + front]}**"
         out += table([*config, jobs, *(["front"] if front else []), *names], lines)
     rest = [r for r in rows if r["status"] != "ok"]
     if rest:
