@@ -210,6 +210,13 @@ def test_a_shorter_training_period_keeps_val_and_test_windows():
     assert torch.equal(short.datasets["train"][0][0], full.datasets["train"][end - start - 350][0])
     with pytest.raises(UserError, match=r"data.train_fraction must be in \(0, 1\]; got 0"):
         SyntheticSeriesDataModule(train_fraction=0)
+    assert (short.offset, short.spread) == (full.offset, full.spread)  # fit on the whole training period
+    kept = SyntheticSeriesDataModule(length=2000, seq_len=48, horizon=24, train_fraction=0.25, scaler_rows="kept")
+    kept.setup()
+    rows = full.datasets["train"].series[short.ranges["train"][0] : end] * full.spread + full.offset  # in units
+    assert kept.offset == pytest.approx(rows.mean(0).numpy(), rel=1e-5) and kept.ranges == short.ranges
+    with pytest.raises(UserError, match=r"data.scaler_rows must be one of all, kept; got 'some'"):
+        SyntheticSeriesDataModule(scaler_rows="some")
 
 
 def test_classes_and_per_class_keep_val_and_test_of_those_classes(tmp_path):

@@ -20,6 +20,7 @@ from tunelab.data.series.windows import SPLITS, WindowDataset, split_ranges
 from tunelab.errors import UserError
 
 FEATURE_MODES = ("S", "M", "MS")
+SCALER_ROWS = ("all", "kept")  # the training rows the scaler is fit on, with train_fraction < 1
 
 
 class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
@@ -29,8 +30,9 @@ class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
     every column, `MS` predicts the target(s) from every column.
 
     `train_fraction` < 1 trains on the last rows of the training period only (little data for a
-    fine-tuned model). The scaler is still fit on the whole training period, as the few-shot protocol
-    of Time-Series-Library does, so val and test windows stay exactly those of a run on every row.
+    fine-tuned model). The scaler is still fit on the whole training period (`scaler_rows=all`), as the
+    few-shot protocol of Time-Series-Library does, so val and test windows stay exactly those of a run
+    on every row; `scaler_rows=kept` fits it on the kept rows only, as a user who has only those would.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
         ratios: Sequence[float] | None = (0.7, 0.1, 0.2),
         train_fraction: float = 1.0,
         scaler: str = "standard",
+        scaler_rows: str = "all",
         missing: str = "error",
         batch_size: int = 32,
         augment: dict | None = None,
@@ -65,6 +68,9 @@ class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
         if not fraction_ok or not 0 < train_fraction <= 1:
             raise UserError(f"data.train_fraction must be in (0, 1]; got {train_fraction!r}")
         self.train_fraction = float(train_fraction)
+        if scaler_rows not in SCALER_ROWS:
+            raise UserError(f"data.scaler_rows must be one of {', '.join(SCALER_ROWS)}; got '{scaler_rows}'")
+        self.scaler_rows = scaler_rows
         self.path = Path(path) if path is not None else None
         self.targets = [target] if isinstance(target, str) else list(target)
         self.features, self.date_column, self.columns = features, date_column, columns
@@ -107,10 +113,11 @@ class TimeSeriesDataModule(DeviceLoaders, L.LightningDataModule):
         values = frame.to_numpy(dtype=np.float64)
         ranges = split_ranges(len(values), self.seq_len, self.borders, self.ratios)
         train_start, train_end = ranges["train"]
-        self.offset, self.spread = fit_scaler(values[train_start:train_end], self.scaler)
+        kept_start = train_end - round(self.train_fraction * (train_end - train_start))  # the last rows, by val
+        fit_start = kept_start if self.scaler_rows == "kept" else train_start
+        self.offset, self.spread = fit_scaler(values[fit_start:train_end], self.scaler)
         scaled = torch.as_tensor((values - self.offset) / self.spread, dtype=torch.float32)
-        kept_rows = round(self.train_fraction * (train_end - train_start))
-        ranges["train"] = (train_end - kept_rows, train_end)  # the last rows, next to validation
+        ranges["train"] = (kept_start, train_end)
 
         need = self.seq_len + self.horizon
         for split, (start, end) in ranges.items():
