@@ -330,6 +330,7 @@ def test_a_search_of_two_objectives_returns_both_and_marks_the_pareto_front(tmp_
     write_archive(archive, per_batch=40, n_test=40)
     cifar = [f"data.root={archive.parent}", "data.md5=null", "data.val_size=40", "data.batch_size=32"]
     small = ["hydra.sweeper.n_trials=3", "trainer.max_epochs=1", "data.eval_batch_size=40"]  # max_epochs: fixed
+    small += ["model.net.widths=choice([8,16,16],[16,32,32])"]  # the command line's space wins: narrow nets
     log_dir = tmp_path / "logs"
     result = run_app(
         ["-m", "hparams_search=cifar10_pareto", *cifar, *small, *SHORT, f"paths.log_dir={log_dir}"], tmp_path
