@@ -137,7 +137,10 @@ def grid_complete_once(scenario: Scenario, sweep_dir: Path, trials: Trials, kill
 
 
 def dead_trials_retried(scenario: Scenario, sweep_dir: Path, trials: Trials, killed: set[int]) -> list[str]:
-    retries = {t.user_attrs["retry_of"]: t for t in trials if "retry_of" in t.user_attrs}
+    retries: dict[int, optuna.trial.FrozenTrial] = {}  # each dead trial's first retry: a later one does not run
+    for t in sorted(trials, key=lambda t: t.number):
+        if "retry_of" in t.user_attrs:
+            retries.setdefault(t.user_attrs["retry_of"], t)
     lost = []
     for trial in trials:
         dead = trial.state == TrialState.FAIL and "no heartbeat" in str(trial.user_attrs.get("error"))

@@ -101,6 +101,51 @@ def test_a_tpe_search_restarted_after_a_kill_runs_the_retry_first(tmp_path):
     assert found[2].user_attrs["retry_of"] == 1 and found[2].params == found[1].params
 
 
+def fail_as_dead(sweep_dir: Path) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
+    """Fail the killed worker's RUNNING trial as a recovering worker does, then stop (as if killed before it
+    queued the retry); return the study and that trial."""
+    study = optuna.load_study(study_name="search", storage=open_storage(str(sweep_dir / "optuna.journal")))
+    (dead,) = [t for t in study.trials if t.state == TrialState.RUNNING]
+    study._storage.set_trial_user_attr(dead._trial_id, "error", "its worker stopped: no heartbeat for 2 s")
+    study._storage.set_trial_state_values(dead._trial_id, TrialState.FAIL)
+    return study, dead
+
+
+def test_a_dead_trial_whose_recovering_worker_died_too_is_still_retried(tmp_path):
+    """Found while hardening the fault injection: failing a dead trial and queueing its retry are two steps; a
+    worker killed between them left a grid point taken and never run. It is queued once the trial has been
+    failed for grace_period seconds."""
+    sweep = tmp_path / "sweep"
+    assert search(sweep, die_in="2_").returncode == -9
+    _, dead = fail_as_dead(sweep)
+    time.sleep(GRACE + 0.5)
+    restarted = search(sweep)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    found = trials(sweep)
+    assert points(found) == GRID and not states(found, TrialState.WAITING)
+    (retry,) = [t for t in found if t.user_attrs.get("retry_of") == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+
+
+def test_two_retries_of_one_dead_trial_run_it_once(tmp_path):
+    """Two workers that queue the retry of one dead trial at once (above) queue two: the first runs, the other
+    fails unrun, saying so; nothing is left WAITING."""
+    sweep = tmp_path / "sweep"
+    tpe = ["hydra/sweeper/sampler=tpe", "x=interval(0, 1)", "y=0"]
+    assert search(sweep, *tpe, "hydra.sweeper.n_trials=2", die_in="1_").returncode == -9
+    study, dead = fail_as_dead(sweep)
+    for _ in range(2):
+        study.enqueue_trial(dead.params, user_attrs={"retry_of": dead.number})
+    restarted = search(sweep, *tpe, "hydra.sweeper.n_trials=2")
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    found = trials(sweep)
+    first, second = [t for t in found if t.user_attrs.get("retry_of") == dead.number]
+    assert first.state == TrialState.COMPLETE and first.params == dead.params
+    assert second.state == TrialState.FAIL and second.user_attrs["error"].startswith(f"not run: trial {first.number}")
+    assert not states(found, TrialState.WAITING) and len(states(found, TrialState.COMPLETE)) == 3
+    assert starts(sweep).count(dead.system_attrs["tunelab:job_dir"]) == 2  # killed, then the one retry
+
+
 def workers(sweep_dir: Path, count: int, *args: str) -> list[subprocess.CompletedProcess]:
     """`count` workers of the objective app's search on `sweep_dir`, started together."""
     command = [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 BEAT = "tunelab:heartbeat"  # system attribute: unix time of the trial's last beat
 JOB_DIR = "tunelab:job_dir"  # system attribute: the trial's job dir, below the sweep dir
 RETRY_OF = "retry_of"  # user attribute of a retry: the number of the trial it repeats
+DEAD = "its worker stopped"  # how the error of a trial failed for its missing heartbeat begins
 GRID_POINT = ("grid_id", "search_space")  # Optuna's GridSampler's system attributes: a trial's point of the grid
 
 
@@ -75,32 +76,63 @@ def beat(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
 
 def recover_dead_trials(study: optuna.Study, grace_period: float, requeue: bool = True) -> None:
     """Fail the study's RUNNING trials whose beats stopped `grace_period` seconds ago; queue each again (unless
-    not `requeue`: a claim, claims.py, is not retried but leaves its job open)."""
+    not `requeue`: a claim, claims.py, is not retried but leaves its job open).
+
+    Failing a trial is the step only one worker wins; queueing its retry is the next one. A worker killed
+    between the two leaves a dead trial without a retry: any worker queues it once the trial has been failed
+    for `grace_period` seconds. Two that do so at once queue two retries, of which only the first runs
+    (`earlier_retry`)."""
     storage, now = study._storage, time.time()  # Optuna's own callbacks reach the storage the same way
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    trials = study.get_trials(deepcopy=False)
+    for trial in trials:
+        if trial.state != TrialState.RUNNING:
+            continue
         last = trial.system_attrs.get(BEAT) or trial.datetime_start.timestamp()
         if now - last <= grace_period:
             continue
-        reason = f"its worker stopped: no heartbeat for {now - last:.0f} s (grace_period {grace_period:g} s)"
+        reason = f"{DEAD}: no heartbeat for {now - last:.0f} s (grace_period {grace_period:g} s)"
         try:
             storage.set_trial_user_attr(trial._trial_id, "error", reason)
             if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 continue
         except RuntimeError:  # another worker told it first (UpdateFinishedTrialError is a RuntimeError)
             continue
-        params = retry_params(trial)
-        if requeue and params:
-            log.warning(f"trial {trial.number} failed: {reason}; queued again with the same parameters")
-            study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
-        elif requeue and all(key in trial.system_attrs for key in GRID_POINT):
-            # Died before its job, but the grid sampler gave it a point, which that sampler now counts as
-            # visited: only a retry with the same point (its grid_id, which the sampler reads) runs it.
-            log.warning(f"trial {trial.number} failed: {reason}, before its job started; its grid point is queued")
-            point = {key: trial.system_attrs[key] for key in GRID_POINT}
-            retry = create_trial(state=TrialState.WAITING, user_attrs={RETRY_OF: trial.number}, system_attrs=point)
-            study.add_trial(retry)
-        elif requeue:  # its worker died while drawing them: no job ran, nothing to retry
-            log.warning(f"trial {trial.number} failed: {reason}, before its parameters were drawn")
+        if requeue:
+            queue_retry(study, trial, reason)
+    if not requeue:
+        return
+    retried = {t.user_attrs[RETRY_OF] for t in trials if RETRY_OF in t.user_attrs}
+    for trial in trials:
+        dead = trial.state == TrialState.FAIL and str(trial.user_attrs.get("error", "")).startswith(DEAD)
+        orphan = dead and trial.number not in retried and now - trial.datetime_complete.timestamp() > grace_period
+        if orphan and (retry_params(trial) or all(key in trial.system_attrs for key in GRID_POINT)):
+            queue_retry(study, trial, f"{DEAD}, and so did the worker that failed it")
+
+
+def queue_retry(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
+    """Queue a retry of the dead `trial`: with its parameters, or its grid point; none when it drew neither."""
+    params = retry_params(trial)
+    if params:
+        log.warning(f"trial {trial.number} failed: {reason}; queued again with the same parameters")
+        study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
+    elif all(key in trial.system_attrs for key in GRID_POINT):
+        # Died before its job, but the grid sampler gave it a point, which that sampler now counts as
+        # visited: only a retry with the same point (its grid_id, which the sampler reads) runs it.
+        log.warning(f"trial {trial.number} failed: {reason}, before its job started; its grid point is queued")
+        point = {key: trial.system_attrs[key] for key in GRID_POINT}
+        study.add_trial(create_trial(state=TrialState.WAITING, user_attrs={RETRY_OF: trial.number}, system_attrs=point))
+    else:  # its worker died while drawing them: no job ran, nothing to retry
+        log.warning(f"trial {trial.number} failed: {reason}, before its parameters were drawn")
+
+
+def earlier_retry(study: optuna.Study, trial: optuna.Trial) -> int | None:
+    """The number of another retry of the dead trial that `trial` retries, queued before it (two workers queued
+    one each): that one runs, this one does not. None when `trial` is no retry, or the first."""
+    number = trial.user_attrs.get(RETRY_OF)
+    if number is None:
+        return None
+    earlier = [t.number for t in study.get_trials(deepcopy=False) if t.user_attrs.get(RETRY_OF) == number]
+    return min(earlier) if min(earlier) < trial.number else None
 
 
 def retry_params(trial: FrozenTrial) -> dict | None:

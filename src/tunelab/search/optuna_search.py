@@ -36,7 +36,16 @@ from omegaconf import DictConfig, OmegaConf
 from tunelab.errors import UserError, report
 from tunelab.search import search_space
 from tunelab.search.claims import claim, claims_study, release
-from tunelab.search.leases import GRID_POINT, JOB_DIR, Heartbeat, recover_dead_trials, take_over, take_waiting
+from tunelab.search.leases import (
+    GRID_POINT,
+    JOB_DIR,
+    RETRY_OF,
+    Heartbeat,
+    earlier_retry,
+    recover_dead_trials,
+    take_over,
+    take_waiting,
+)
 from tunelab.search.samplers import check_sampler, is_grid, make_sampler
 from tunelab.sweeps.jobs import CONFIRM_PREFIX
 from tunelab.training.hydra_hooks.resolvers import run_id
@@ -255,19 +264,12 @@ class OptunaSearch:
             raise UserError(f"{where} is no function this app can import ({message})") from err
 
     def ask(self, study: optuna.Study) -> optuna.Trial:
-        """A new trial with its parameters drawn: from `space`, then from `custom_search_space`."""
-        if self.stream is None:
-            # This process's first trial: its number, unique in the study, seeds the sampler (samplers.py),
-            # which must exist before the trial object does (building one runs the sampler's before_trial).
-            storage = self.study_storage
-            trial_id = take_waiting(study)  # a dead worker's retry comes first, as study.ask() would take it
-            if trial_id is None:
-                trial_id = storage.create_new_trial(storage.get_study_id_from_name(study.study_name))
-            self.stream = storage.get_trial_number_from_id(trial_id)
-            study.sampler = make_sampler(self.sampler, self.stream, self.grid)
-            trial = optuna.Trial(study, trial_id)
-        else:
-            trial = study.ask()  # a trial queued again (leases.py) comes first
+        """A new trial with its parameters drawn: from `space`, then from `custom_search_space`. A retry that
+        another retry of the same dead trial precedes (two workers queued one each) fails unrun (leases.py)."""
+        trial = self.next_trial(study)
+        while (earlier := earlier_retry(study, trial)) is not None:
+            fail(study, trial, f"not run: trial {earlier} retries trial {trial.user_attrs[RETRY_OF]} already")
+            trial = self.next_trial(study)
         self.heartbeat.add(trial._trial_id)
         try:
             search_space.suggest(trial, self.space)
@@ -284,6 +286,20 @@ class OptunaSearch:
             fail(study, trial, f"{type(err).__name__}: {err}")
             raise
         return trial
+
+    def next_trial(self, study: optuna.Study) -> optuna.Trial:
+        """The study's next trial for this process: a queued one (a dead worker's retry) first, else a new one."""
+        if self.stream is None:
+            # This process's first trial: its number, unique in the study, seeds the sampler (samplers.py),
+            # which must exist before the trial object does (building one runs the sampler's before_trial).
+            storage = self.study_storage
+            trial_id = take_waiting(study)  # a dead worker's retry comes first, as study.ask() would take it
+            if trial_id is None:
+                trial_id = storage.create_new_trial(storage.get_study_id_from_name(study.study_name))
+            self.stream = storage.get_trial_number_from_id(trial_id)
+            study.sampler = make_sampler(self.sampler, self.stream, self.grid)
+            return optuna.Trial(study, trial_id)
+        return study.ask()  # a trial queued again (leases.py) comes first
 
     def job_settings(self, trial: optuna.Trial) -> list[str]:
         """The job's dir (named by its trial number, not the launcher's per-process job number; a retry's is
