@@ -96,7 +96,7 @@ class AppResult:
 
 
 def load_script(script: str) -> types.ModuleType:
-    """train.py or eval.py as a module (its Hydra app is `main`), loaded once per test worker."""
+    """train.py or eval.py as a module (its Hydra app is `hydra_main`, run by `main`), loaded once per test worker."""
     name = f"tunelab_script_{Path(script).stem}"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, ROOT / script)
@@ -104,7 +104,7 @@ def load_script(script: str) -> types.ModuleType:
         spec.loader.exec_module(sys.modules[name])
         # Hydra finds `config_path` beside the script's file only for a task function of `__main__`, as when
         # the script is run; under another module name it would look for a Python package named `conf`.
-        sys.modules[name].main.__wrapped__.__module__ = "__main__"
+        sys.modules[name].hydra_main.__wrapped__.__module__ = "__main__"
     return sys.modules[name]
 
 

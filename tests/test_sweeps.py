@@ -86,7 +86,6 @@ defaults:
   - override /hydra/sweeper/sampler: random
 optimized_metric: val/mse
 hydra:
-  mode: MULTIRUN
   sweeper:
     study_name: test
     n_trials: 6
@@ -254,7 +253,6 @@ model:
   net:
     hidden_sizes: [16]
 hydra:
-  mode: MULTIRUN
   sweeper:
     study_name: groups
     n_trials: 2

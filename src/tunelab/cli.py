@@ -12,11 +12,13 @@ from omegaconf import DictConfig, open_dict
 
 from tunelab.errors import UserError, report
 from tunelab.training.hydra_hooks import resolvers
-from tunelab.training.run.resume import resume_overrides
+from tunelab.training.run.resume import KEY as RESUME_KEY
+from tunelab.training.run.resume import override_key, resume_overrides, split_flags
 
 # Groups whose option names are numbers (precision=32, precision=64). Hydra parses `precision=64` as
 # the integer 64 and refuses it as a group choice, so such values are quoted before Hydra sees them.
 NUMERIC_GROUPS = ("precision",)
+SEARCH_GROUP = "hparams_search"  # conf/hparams_search: a search, run as a multirun
 
 
 def quote_numeric_choices(argv: Sequence[str]) -> list[str]:
@@ -30,12 +32,24 @@ def quote_numeric_choices(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def search_multirun(args: Sequence[str]) -> list[str]:
+    """`hparams_search=<name>` with or without `-m`: a search is a multirun either way. Hydra 1.4 takes the mode
+    from the command line or the primary config only, not from a group such as conf/hparams_search, so the flag
+    is added here, the same on both lines. Not for `resume=`: that continues one job of a search."""
+    flags, overrides = split_flags(args)
+    given = {override_key(a): a.partition("=")[2] for a in overrides}  # each key's last value
+    searching, resuming = (given.get(key) not in (None, "", "null") for key in (SEARCH_GROUP, RESUME_KEY))
+    if searching and not resuming and not {"-m", "--multirun"} & set(flags):
+        return ["-m", *args]
+    return list(args)
+
+
 def train_argv(argv: Sequence[str]) -> list[str]:
-    """train.py's command line as Hydra should see it: numeric choices quoted, `resume=` expanded to the
-    run's own overrides. A run dir with nothing to resume ends the process in one line, before Hydra
-    writes anything."""
+    """train.py's command line as Hydra should see it: numeric choices quoted, a search made a multirun, `resume=`
+    expanded to the run's own overrides. A run dir with nothing to resume ends the process in one line, before
+    Hydra writes anything."""
     try:
-        return [argv[0], *resume_overrides(quote_numeric_choices(argv[1:]))]
+        return [argv[0], *resume_overrides(search_multirun(quote_numeric_choices(argv[1:])))]
     except UserError as err:
         report(f"error: {err}")
         sys.exit(1)

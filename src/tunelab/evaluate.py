@@ -14,7 +14,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from tunelab.errors import UserError, report, user_message
 from tunelab.train import build_data_and_task
 from tunelab.training.hydra_hooks import resolvers
+from tunelab.training.hydra_hooks.versions import trusted_targets
 from tunelab.training.run.checkpoints import check_checkpoint
+from tunelab.training.run.quiet import quiet_third_party
 from tunelab.training.run.run_files import finite_floats, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -34,21 +36,23 @@ def training_config(ckpt: Path) -> DictConfig:
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test metrics of `cfg.ckpt_path` (and predictions.csv with `cfg.predict`), written to this run's dir."""
+    quiet_third_party()
     ckpt = Path(cfg.ckpt_path)
     run_cfg = training_config(ckpt)
     output_dir = Path(cfg.paths.output_dir)
     with open_dict(run_cfg):
         run_cfg.paths.output_dir = str(output_dir)  # data paths stay the training run's
     L.seed_everything(run_cfg.seed, workers=True)
-    datamodule, model = build_data_and_task(run_cfg, stage="test")
-    trainer = instantiate(
-        run_cfg.trainer,
-        logger=False,
-        callbacks=[],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    with trusted_targets(run_cfg.get("trusted_targets") or []):  # the training run's (versions.py)
+        datamodule, model = build_data_and_task(run_cfg, stage="test")
+        trainer = instantiate(
+            run_cfg.trainer,
+            logger=False,
+            callbacks=[],
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
     check_checkpoint(ckpt, model, "ckpt_path")
     metrics = finite_floats(trainer.test(model, datamodule=datamodule, ckpt_path=str(ckpt), weights_only=True)[0])
     write_json_atomic(output_dir / "metrics.json", {"status": "ok", "checkpoint": str(ckpt), "metrics": metrics})

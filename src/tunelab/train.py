@@ -21,11 +21,13 @@ from tunelab.errors import UserError
 from tunelab.training.callbacks.pruning import trial_pruning
 from tunelab.training.callbacks.thread_share import ThreadShare
 from tunelab.training.finetune import prepare_finetune
+from tunelab.training.hydra_hooks.versions import trusted_targets
 from tunelab.training.run.checkpoints import check_checkpoint
 from tunelab.training.run.checks import check_config, check_monitors
 from tunelab.training.run.hparams import log_hparams, run_hparams
 from tunelab.training.run.mlflow_runs import is_mlflow, started_run_id
 from tunelab.training.run.naming import varied_keys
+from tunelab.training.run.quiet import quiet_third_party
 from tunelab.training.run.run_files import finite_floats, write_json_atomic
 from tunelab.training.run.sweep_resume import in_multirun
 from tunelab.training.run.tuning import tune
@@ -55,8 +57,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def prepare(cfg: DictConfig) -> Job:
-    """Data, model, callbacks, loggers and trainer, with every check that can refuse the run."""
+    """Data, model, callbacks, loggers and trainer, with every check that can refuse the run. The config's targets
+    that may run (Hydra 1.4's execution whitelist) are tunelab's own and those `trusted_targets` lists."""
+    with trusted_targets(cfg.get("trusted_targets") or []):
+        return assemble(cfg)
+
+
+def assemble(cfg: DictConfig) -> Job:
     check_config(cfg)
+    quiet_third_party()
     torch.set_float32_matmul_precision("high")
     L.seed_everything(cfg.seed, workers=True)
     started = time.perf_counter()

@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 import time
 
-from omegaconf import OmegaConf
-
+from tunelab.training.hydra_hooks.versions import register_resolver
 from tunelab.training.run.naming import digest, run_dir_name, run_name
 
 ENV = "TUNELAB_RUN_ID"
@@ -37,9 +36,9 @@ def when(condition: object, value: object) -> object:
 
 
 def register() -> None:
-    OmegaConf.register_new_resolver("run_id", run_id, replace=True)
-    OmegaConf.register_new_resolver("or", first_set, replace=True)
-    OmegaConf.register_new_resolver("when", when, replace=True)
-    OmegaConf.register_new_resolver("digest", digest, replace=True)
-    OmegaConf.register_new_resolver("run_name", run_name, replace=True)  # the loggers' run names (naming.py)
-    OmegaConf.register_new_resolver("run_dir_name", run_dir_name, replace=True)
+    register_resolver("run_id", run_id)
+    register_resolver("or", first_set)
+    register_resolver("when", when)
+    register_resolver("digest", digest)
+    register_resolver("run_name", run_name)  # the loggers' run names (naming.py)
+    register_resolver("run_dir_name", run_dir_name)
