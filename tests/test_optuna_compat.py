@@ -126,6 +126,6 @@ def test_motpe_is_refused_in_one_line(tmp_path):
     result = run_app("sphere.py", f"hydra.sweep.dir={tmp_path}", "hydra/sweeper/sampler=motpe")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
-        "error: hydra/sweeper/sampler=motpe: MOTPESampler was removed in Optuna 4; "
+        "error: hydra/sweeper/sampler=motpe: The 'motpe' sampler was removed in Optuna 4.0; "
         "use hydra/sweeper/sampler=tpe, which optimizes several objectives (direction: [...])"
     ]

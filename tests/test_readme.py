@@ -28,6 +28,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from tunelab.cli import compose_train
 from tunelab.data import SyntheticSeriesDataModule
 from tunelab.search import search_space
+from tunelab.training.hydra_hooks.versions import VERSION_BASE
 from tunelab.training.run.checks import check_config
 
 SHORT = [
@@ -262,7 +263,7 @@ def test_readme_command_composes(command, tmp_path, monkeypatch):
     sweep = [a for a in args if a not in ("-m", "--multirun")]
     overrides = first_of_each_sweep(sweep) if "-m" in args else sweep
     if script == "eval.py":
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF), **VERSION_BASE):
             cfg = compose(config_name="eval", overrides=overrides)
         assert Path(cfg.ckpt_path).is_file()
         return

@@ -11,6 +11,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from tunelab.errors import UserError
 from tunelab.search import search_space
+from tunelab.training.hydra_hooks.versions import VERSION_BASE
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_an_empty_range_is_refused_naming_the_key():
 
 @pytest.mark.parametrize("search", ["etth1_optuna", "cifar10_optuna"])
 def test_a_search_draws_clipping_max_only_for_trials_that_clip(search):
-    with initialize_config_dir(str(CONF), version_base=None):
+    with initialize_config_dir(str(CONF), **VERSION_BASE):
         sweeper = compose("train", [f"hparams_search={search}"], return_hydra_config=True).hydra.sweeper
     assert "clipping" in sweeper.params and "clipping.max" not in sweeper.params
     extend = get_method(sweeper.custom_search_space)

@@ -198,7 +198,7 @@ def test_any_rdb_url_holds_the_study(tmp_path):
     ("override", "message"),
     [
         ("hydra.sweeper.sampler._target_=optuna.samplers.NoSuchSampler", "hydra.sweeper.sampler (optuna.samplers"),
-        ("hydra/sweeper/sampler=motpe", "MOTPESampler was removed in Optuna 4; use hydra/sweeper/sampler=tpe"),
+        ("hydra/sweeper/sampler=motpe", "The 'motpe' sampler was removed in Optuna 4.0; use hydra/sweeper/sampler=tpe"),
         ("hydra.sweeper.direction=[minimize,upward]", "hydra.sweeper.direction must be minimize or maximize"),
         ("hydra.sweeper.confirm.top_k=-1", "hydra.sweeper.confirm.top_k must be 0 (off) or more; got -1"),
         ("hydra.sweeper.confirm.seeds=[]", "hydra.sweeper.confirm.seeds must be a list of whole numbers"),

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, open_dict
 
 from tunelab.errors import UserError, report
 from tunelab.training.hydra_hooks import resolvers
+from tunelab.training.hydra_hooks.versions import VERSION_BASE
 from tunelab.training.run.resume import KEY as RESUME_KEY
 from tunelab.training.run.resume import override_key, resume_overrides, split_flags
 
@@ -64,7 +65,7 @@ def compose_train(
     `with_hydra` keeps the `hydra` node (its launcher, sweeper and search space) in the config.
     """
     resolvers.register()  # what train.py's entry registers before Hydra composes (tunelab.entry)
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir), **VERSION_BASE):
         overrides = resume_overrides(quote_numeric_choices(overrides))
         cfg = compose(config_name="train", overrides=overrides, return_hydra_config=with_hydra)
     with open_dict(cfg):

@@ -12,7 +12,11 @@ def near_x(cfg: DictConfig, trial: Trial) -> None:
     trial.suggest_float("+w", 0.0, 1.0)
 
 
-@hydra.main(version_base=None, config_path=".", config_name="conditional")
+# version_base: 1.3 wants it, 1.4 deprecates it (and runs 1.3's defaults without it)
+VERSION_BASE = {"version_base": None} if hydra.__version__.startswith("1.3") else {}
+
+
+@hydra.main(config_path=".", config_name="conditional", **VERSION_BASE)
 def conditional(cfg: DictConfig) -> float:
     return float(cfg.x) ** 2 + float(cfg.y) ** 2 + float(cfg.z) ** 2 + float(cfg.w) ** 2
 

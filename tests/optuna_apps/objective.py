@@ -23,6 +23,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from tunelab.training.hydra_hooks.versions import VERSION_BASE, trusted_targets
+
 
 def die_while_drawing(cfg: DictConfig, trial) -> None:
     """The sweeper's hook after a trial's parameters are drawn: the fault OBJECTIVE_DIE_DRAWING (above)."""
@@ -38,7 +40,7 @@ def log(sweep_dir: Path, event: str, job: str) -> None:
         f.write(f"{event} {job} {os.getpid()}\n")
 
 
-@hydra.main(version_base=None, config_path=".", config_name="objective")
+@hydra.main(config_path=".", config_name="objective", **VERSION_BASE)
 def objective(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     job_dir, sweep_dir = Path(hydra_cfg.runtime.output_dir), Path(hydra_cfg.sweep.dir)
@@ -65,4 +67,5 @@ def objective(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    objective()
+    with trusted_targets():  # its tunelab callback (Hydra 1.4's execution whitelist), as train.py
+        objective()

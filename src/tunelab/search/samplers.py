@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError
+from tunelab.training.hydra_hooks.versions import allow
 
 # Samplers whose points are one sequence (QMC) or one seeded shuffle of the grid (grid), indexed through the
 # study: every process must share the seed itself, and the study keeps them apart.
@@ -36,7 +37,7 @@ def check_sampler(node: DictConfig) -> None:
     target = str(node.get("_target_"))
     if target.rpartition(".")[2] == "MOTPESampler":
         raise UserError(
-            "hydra/sweeper/sampler=motpe: MOTPESampler was removed in Optuna 4; "
+            "hydra/sweeper/sampler=motpe: The 'motpe' sampler was removed in Optuna 4.0; "
             "use hydra/sweeper/sampler=tpe, which optimizes several objectives (direction: [...])"
         )
     try:
@@ -62,4 +63,4 @@ def make_sampler(node: DictConfig, stream: int, grid: dict[str, list] | None = N
         settings["seed"] = stream_seed(settings.get("seed"), stream)
     if grid is not None:
         settings["search_space"] = grid
-    return instantiate(settings)
+    return instantiate(settings, **allow("optuna.samplers.*"))

@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig
 
+from tunelab.training.hydra_hooks.versions import allow
 from tunelab.training.optuna_storage import TRIAL_ENV, connect
 
 if TYPE_CHECKING:  # optuna is the optional `sweep` extra: imported only when a search runs
@@ -34,7 +35,7 @@ def make_pruner(node: DictConfig | None) -> optuna.pruners.BasePruner:
     """The `pruner` group's pruner; no pruner (NopPruner) when the group is unset."""
     import optuna
 
-    return instantiate(node) if node else optuna.pruners.NopPruner()
+    return instantiate(node, **allow("optuna.pruners.*")) if node else optuna.pruners.NopPruner()
 
 
 class OptunaPruning(Callback):

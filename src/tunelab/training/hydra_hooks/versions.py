@@ -47,6 +47,13 @@ def trusted_targets(extra: Sequence[str] = ()) -> AbstractContextManager:
     return execution_whitelist([*TRUSTED, *extra])
 
 
+def allow(*targets: str) -> dict[str, list[str]]:
+    """`instantiate()`'s keyword naming the targets one call may run (on top of any `trusted_targets()` context):
+    Hydra 1.4's `_execution_whitelist_`; nothing on 1.3. For library code that a foreign app may run, such as the
+    sweeper's sampler and pruner (hydra-optuna-sweeper 1.4 allows `optuna.samplers.*` the same way)."""
+    return {"_execution_whitelist_": list(targets)} if execution_whitelist is not None else {}
+
+
 def register_resolver(name: str, resolver: Callable[..., Any]) -> None:
     """`${name:...}` in configs calls `resolver`, replacing any earlier one of that name."""
     if line(omegaconf.__version__) >= (2, 4):
