@@ -79,16 +79,24 @@ def dominates(a: list[float], b: list[float]) -> bool:
     return all(x <= y for x, y in zip(a, b, strict=True)) and any(x < y for x, y in zip(a, b, strict=True))
 
 
-@pytest.mark.parametrize("with_command_line", [True, False])
+@pytest.mark.parametrize("with_command_line", [True, False, "nsgaiii"])
 def test_nsga_ii_with_two_objectives_writes_a_non_dominated_front(with_command_line, tmp_path):
+    """Also NSGA-III, with the keys hydra-optuna-sweeper 1.4's configs added (crossover, constraints_func)."""
     args = ["hydra.job.chdir=True", f"hydra.sweep.dir={tmp_path}", "hydra.sweeper.n_trials=20"]
-    if with_command_line:
+    if with_command_line == "nsgaiii":
+        args += ["hydra/sweeper/sampler=nsgaiii", "hydra.sweeper.sampler.population_size=10"]
+        args += ["+hydra.sweeper.sampler.crossover._target_=optuna.samplers.nsgaii.BLXAlphaCrossover"]
+        args += [
+            "hydra.sweeper.sampler.reference_points=[[0.0,1.0],[1.0,0.0]]",
+            "hydra.sweeper.sampler.constraints_func=null",
+        ]
+    elif with_command_line:
         args += ["x=range(0, 5)", "y=range(0, 3)"]  # integer spaces
     result = run_app("two_objectives.py", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     front = results(tmp_path)["solutions"]
     assert len(front) >= 2  # the objectives conflict: more than one trial is best
-    steps = {0} if with_command_line else {0, 0.5}
+    steps = {0} if with_command_line is True else {0, 0.5}
     for a in front:
         assert a["params"]["x"] % 1 in steps and a["params"]["y"] % 1 in steps
         assert not any(dominates(b["values"], a["values"]) for b in front)
@@ -120,6 +128,16 @@ def test_max_failure_rate_stops_the_search_with_the_jobs_error(max_failure_rate,
     else:  # every trial ran and failed; the error is no cause to stop
         assert result.returncode == 0 and len(jobs) == 20
         assert "RuntimeError: cfg.error is True" not in result.stderr
+
+
+def test_a_rejected_result_fails_its_trial_and_the_search_goes_on(tmp_path):
+    """As hydra-optuna-sweeper 1.4 does: a value the study cannot take (here two values for one objective) fails
+    that trial, and the search goes on whatever max_failure_rate says; that rate counts jobs that failed."""
+    args = [f"hydra.sweep.dir={tmp_path}", "hydra.sweeper.direction=minimize", "hydra.sweeper.n_trials=4"]
+    result = run_app("two_objectives.py", *args, "hydra.sweeper.max_failure_rate=0.0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list(tmp_path.glob("*/.hydra"))) == 4
+    assert result.stdout.count("not a finite number") == 4  # each trial failed, saying why
 
 
 def test_motpe_is_refused_in_one_line(tmp_path):

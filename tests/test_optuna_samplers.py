@@ -24,6 +24,7 @@ SETTINGS = {
     "tpe": {"n_startup_trials": 3},
     "gp": {"n_startup_trials": 3},
     "nsgaii": {"population_size": 4, "mutation_prob": 1.0},  # no child copies a parent: every draw is new
+    "nsgaiii": {"population_size": 4, "mutation_prob": 1.0},
     "qmc": {"scramble": True},  # unscrambled, QMC's points do not depend on the seed at all
 }
 CONTINUOUS = {"x": "interval(-5, 5)", "y": "interval(-5, 5)"}

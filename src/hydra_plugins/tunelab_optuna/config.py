@@ -1,11 +1,17 @@
 """The sweeper's and the samplers' configs in Hydra's ConfigStore, under hydra-optuna-sweeper's names.
 
 Any Hydra app with tunelab installed picks them as it would pick that plugin's: `hydra/sweeper=optuna`,
-`hydra/sweeper/sampler=tpe` (random, cmaes, nsgaii, qmc, grid, gp; motpe only to say it is gone).
-Sampler keys default to Optuna's own defaults; `seed` is the search's seed (see tunelab/search/samplers.py).
+`hydra/sweeper/sampler=tpe` (random, cmaes, nsgaii, nsgaiii, qmc, grid, gp; motpe only to say it is gone),
+with the keys of hydra-optuna-sweeper 1.4's configs. Sampler keys default to Optuna's own defaults; `seed` is
+the search's seed (see tunelab/search/samplers.py).
+
+Installed beside hydra-optuna-sweeper itself, both load and nothing clashes: `hydra/sweeper=optuna` and the
+sampler names are then that plugin's (tunelab's sweeper takes its sampler configs too), and tunelab's sweeper
+is `hydra/sweeper=tunelab_optuna`, the name it always has (conf/hydra/sweeper/tunelab.yaml builds on it).
 Kept free of heavy imports: Hydra imports every plugin module at the start of every app.
 """
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +38,7 @@ class TPESamplerConfig(SamplerConfig):
     consider_magic_clip: bool | None = None
     consider_endpoints: bool | None = None
     warn_independent_sampling: bool | None = None
+    constraints_func: Any = None  # dotted path to a function (trial) -> constraint values, with its `_target_`
 
 
 @dataclass
@@ -61,8 +68,18 @@ class NSGAIISamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.NSGAIISampler"
     population_size: int = 50
     mutation_prob: float | None = None
+    mutation: Any = None  # Optuna >= 5: a `_target_` mutation; left out when null (Optuna 4 has no such key)
+    crossover: Any = None  # a `_target_` crossover (optuna.samplers.nsgaii.UniformCrossover, ...); null: uniform
     crossover_prob: float = 0.9
     swapping_prob: float = 0.5
+    constraints_func: Any = None
+
+
+@dataclass
+class NSGAIIISamplerConfig(NSGAIISamplerConfig):
+    _target_: str = "tunelab.search.samplers.nsgaiii"  # NSGAIIISampler, its reference points as an array
+    reference_points: list[list[float]] | None = None  # null: spread over the objectives by dividing_parameter
+    dividing_parameter: int = 3
 
 
 @dataclass
@@ -127,13 +144,18 @@ SAMPLERS = {
     "random": RandomSamplerConfig,
     "cmaes": CmaEsSamplerConfig,
     "nsgaii": NSGAIISamplerConfig,
+    "nsgaiii": NSGAIIISamplerConfig,
     "qmc": QMCSamplerConfig,
     "grid": GridSamplerConfig,
     "gp": GPSamplerConfig,
     "motpe": MOTPESamplerConfig,
 }
 
+OFFICIAL = importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None  # hydra-optuna-sweeper
+
 store = ConfigStore.instance()
-store.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="tunelab_optuna")
-for name, node in SAMPLERS.items():
-    store.store(group="hydra/sweeper/sampler", name=name, node=node, provider="tunelab_optuna")
+store.store(group="hydra/sweeper", name="tunelab_optuna", node=OptunaSweeperConf, provider="tunelab_optuna")
+if not OFFICIAL:  # the names are that plugin's: tunelab's stand in for them only where it is not installed
+    store.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="tunelab_optuna")
+    for name, node in SAMPLERS.items():
+        store.store(group="hydra/sweeper/sampler", name=name, node=node, provider="tunelab_optuna")

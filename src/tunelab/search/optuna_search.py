@@ -354,7 +354,7 @@ def grid_open(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn, n_objectives: int) -> str | None:
-    """Tell the study how the job ended; return the error of a failed trial."""
+    """Tell the study how the job ended; return the error of a trial whose job failed (max_failure_rate counts it)."""
     if ret.status != JobStatus.COMPLETED:
         error = ret._return_value  # the job's exception (return_value would raise it)
         return fail(study, trial, f"{type(error).__name__}: {error}")
@@ -363,10 +363,15 @@ def tell(study: optuna.Study, trial: optuna.Trial, ret: JobReturn, n_objectives:
         finish(study, trial, state=optuna.trial.TrialState.PRUNED)
         return None
     values = objective_values(ret.return_value, n_objectives)
-    if values is None:
-        wanted = "a finite number" if n_objectives == 1 else f"a list of {n_objectives} finite numbers"
-        return fail(study, trial, summary.get("error") or f"the job returned {ret.return_value!r}, not {wanted}")
-    finish(study, trial, values=values)
+    if values is not None:
+        finish(study, trial, values=values)
+        return None
+    if summary.get("status") == "failed":  # a tunelab job that failed (it returns NaN): a failure of the search
+        return fail(study, trial, summary.get("error") or "the job failed")
+    # A value the study cannot take (NaN, another count): the trial fails, the search goes on whatever
+    # max_failure_rate says, which counts jobs that failed (hydra-optuna-sweeper treats it so too).
+    wanted = "a finite number" if n_objectives == 1 else f"a list of {n_objectives} finite numbers"
+    fail(study, trial, f"the job returned {ret.return_value!r}, not {wanted}")
     return None
 
 
