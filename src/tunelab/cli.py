@@ -20,6 +20,8 @@ from tunelab.training.run.resume import override_key, resume_overrides, split_fl
 # the integer 64 and refuses it as a group choice, so such values are quoted before Hydra sees them.
 NUMERIC_GROUPS = ("precision",)
 SEARCH_GROUP = "hparams_search"  # conf/hparams_search: a search, run as a multirun
+# Hydra's flags that choose what a command does: with one of them a search is not started (Hydra takes one only).
+MODE_FLAGS = {"-m", "--multirun", "-r", "--run", "-c", "--cfg", "-i", "--info", "-sc", "--shell-completion"}
 
 
 def quote_numeric_choices(argv: Sequence[str]) -> list[str]:
@@ -40,7 +42,7 @@ def search_multirun(args: Sequence[str]) -> list[str]:
     flags, overrides = split_flags(args)
     given = {override_key(a): a.partition("=")[2] for a in overrides}  # each key's last value
     searching, resuming = (given.get(key) not in (None, "", "null") for key in (SEARCH_GROUP, RESUME_KEY))
-    if searching and not resuming and not {"-m", "--multirun"} & set(flags):
+    if searching and not resuming and not MODE_FLAGS & set(flags):
         return ["-m", *args]
     return list(args)
 

@@ -25,6 +25,8 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         root = output_root(config, "sweep")
+        if not root.is_dir():  # the multirun stopped before it made its dir (Hydra 1.4 ends it with this call too)
+            return
         # Workers sharing the sweep dir take turns, so the one that reads the job dirs last also writes last.
         with open(root / ".sweep_summary.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
