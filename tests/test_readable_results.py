@@ -146,3 +146,51 @@ def test_drawn_numbers_are_short_in_run_names_and_other_values_as_given():
         "optimizer=adam",
         "model.net.hidden_sizes=[64]",
     ]
+
+
+def wandb_records(path: Path) -> list:
+    """The records of an offline W&B run file (run-<id>.wandb) as wandb's own protobuf messages.
+
+    wandb >= 0.2x reads these files in its Go core only; the format is a 7-byte header (":W&B", magic, version),
+    then LevelDB's log format: 32 KiB blocks of chunks, each a 7-byte header (crc32, length, type: full, first,
+    middle, last) and its bytes, the tail of a block too short for a header left as padding.
+    """
+    from wandb.proto import wandb_internal_pb2
+
+    data, records, pending, offset = path.read_bytes(), [], b"", 7
+    assert data[:4] == b":W&B", path
+    while offset + 7 <= len(data):
+        room = 32768 - offset % 32768
+        if room < 7:
+            offset += room
+            continue
+        length, kind = int.from_bytes(data[offset + 4 : offset + 6], "little"), data[offset + 6]
+        chunk, offset = data[offset + 7 : offset + 7 + length], offset + 7 + length
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4) and pending:
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+    return records
+
+
+def name(item) -> str:
+    """A config or history item's key (wandb writes it whole in `key`, or as the parts of `nested_key`)."""
+    return item.key or ".".join(item.nested_key)
+
+
+def test_an_offline_wandb_run_holds_metrics_hparams_and_figures(tmp_path):
+    pytest.importorskip("wandb")
+    result = run_train(["logger=wandb", *QUICK, f"paths.log_dir={tmp_path}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (summary,) = tmp_path.rglob("metrics.json")
+    (run_file,) = summary.parent.glob("wandb/offline-run-*/run-*.wandb")
+    records = wandb_records(run_file)
+    (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    assert run.project == "train" and run.display_name.endswith(f" @ {summary.parent.name}")
+    config = {name(i): json.loads(i.value_json) for r in records if r.HasField("config") for i in r.config.update}
+    assert config["optimizer"] == "adam" and config["optimizer/lr"] == 0.001 and config["data/seq_len"] == 24
+    logged = {name(i): json.loads(i.value_json) for r in records if r.HasField("history") for i in r.history.item}
+    tested = json.loads(summary.read_text())["metrics"]["test/mse"]
+    assert logged["test/mse"] == pytest.approx(tested) and "val/mse" in logged  # the numbers of metrics.json
+    assert list(run_file.parent.glob("files/media/images/test/forecast_*.png"))  # the figure

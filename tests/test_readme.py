@@ -70,7 +70,7 @@ CI_COMMANDS = ("pip ", "pytest", "ruff ")  # the README's lines that .ci/run exe
 
 def test_readme_starts_with_the_quick_start_and_ci_runs_it():
     commands = doc_commands()
-    install = 'pip install -e ".[dev,sweep,cluster,mlflow]"'
+    install = 'pip install -e ".[dev,sweep,cluster,mlflow,wandb]"'
     assert commands[:4] == ["pip install torch==2.13.0", install, "python train.py", "pytest"]
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith(CI_COMMANDS)]
     in_readme = list(dict.fromkeys(c for c in commands if c.startswith(CI_COMMANDS)))  # `pytest` is there twice

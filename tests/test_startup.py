@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, SYNTHETIC
 
 HEAVY = ("torch", "lightning")
-OPTIONAL = ("optuna", "mlflow", "sklearn", "optuna_dashboard")
+OPTIONAL = ("optuna", "mlflow", "wandb", "sklearn", "optuna_dashboard")
 
 
 def imported(args: list[str], cwd) -> tuple[set[str], subprocess.CompletedProcess]:

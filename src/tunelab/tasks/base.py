@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 import lightning as L
 import matplotlib.pyplot as plt
 import torch
-from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import MeanMetric
@@ -85,10 +85,13 @@ class TrainingTask(L.LightningModule):
         return [optimizer], schedulers
 
     def log_figure(self, tag: str, figure: plt.Figure) -> None:
-        """Send a matplotlib figure to every TensorBoard logger (an image) and MLflow logger (artifact <tag>.png)."""
+        """Send a matplotlib figure to every TensorBoard logger (an image), MLflow logger (artifact <tag>.png) and
+        W&B logger (an image)."""
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure(tag, figure, global_step=self.global_step)
             elif isinstance(logger, MLFlowLogger):
                 logger.experiment.log_figure(logger.run_id, figure, f"{tag}.png")
+            elif isinstance(logger, WandbLogger):
+                logger.log_image(key=tag, images=[figure], step=self.global_step)
         plt.close(figure)
