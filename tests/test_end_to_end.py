@@ -26,6 +26,9 @@ def test_train_on_etth1(tmp_path, ett_dir):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # Nothing on stderr, on either Hydra line: no deprecation (version_base, resolvers, execution whitelist),
+    # no Lightning advert, no second copy of its info lines (tunelab.training.run.quiet)
+    assert result.stderr == ""
     (run_dir,) = run_dirs(log_dir)
     # the run ends by saying where its logs are and how to look at them
     assert f"tensorboard --logdir {run_dir}" in result.stdout
