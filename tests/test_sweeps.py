@@ -17,6 +17,7 @@ from conftest import SYNTHETIC, compose_cfg, run_app, run_train
 from omegaconf import OmegaConf
 from test_report import make_grid_sweep
 
+from tunelab.cli import train_argv
 from tunelab.sweeps.jobs import split_overrides, sweep_inputs
 from tunelab.sweeps.ranking import group_rows, sort_key
 from tunelab.sweeps.tables import to_markdown
@@ -395,6 +396,26 @@ def test_the_summary_shows_numbers_at_four_digits_the_ranking_metric_first_and_t
     assert header.startswith("| optimizer.lr | jobs (finished) | val/mse |")
     assert "| 0.003924 | 2 of 2 | **0.1243 ± 0.0012** |" in text and "| 0.1782 | 2 of 2 | 0.305 ± 0.0071 |" in text
     assert "0.003924048508734497" not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "multirun"),
+    [
+        (["hparams_search=etth1_optuna"], True),
+        (["-m", "hparams_search=etth1_optuna"], True),
+        (["hparams_search=etth1_optuna", "--cfg", "job"], False),
+        (["hparams_search=null"], False),
+        (["resume={job}"], False),  # one job of a search, continued: its saved overrides name the search
+    ],
+)
+def test_a_search_is_a_multirun_with_or_without_m_on_both_hydra_lines(args, multirun, tmp_path):
+    """Hydra 1.4 takes the mode from the command line or the primary config only, not from a search config."""
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("- hparams_search=etth1_optuna\n- optimizer.lr=0.01\n")
+    argv = train_argv(["train.py", *(a.format(job=tmp_path) for a in args)])
+    assert ("-m" in argv) == multirun
 
 
 def test_a_job_alone_keeps_every_core(tmp_path):
