@@ -135,6 +135,7 @@ def test_finished_runs_are_skipped_and_the_csv_keeps_its_rows(tmp_path):
     assert cells(table_line(result.stdout, "S, H=96"))[5] == ".1230"
 
 
+@pytest.mark.slow(reason="runs the bench's lookback plan end to end (11 s); the fast tier holds its other plans")
 def test_lookback_runs_seed_0_at_each_length_then_the_other_seeds_at_the_one_val_chose(tmp_path):
     path = tmp_path / "etth1.csv"
     short = ["trainer.max_epochs=1", "trainer.limit_train_batches=5"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import QUICK, compose_cfg, run_train
+from conftest import QUICK, compose_cfg, run_app, run_train
 from fmnist_fixture import write_set
 
 from tunelab.data import FashionMNISTDataModule, SyntheticSeriesDataModule
@@ -113,7 +113,7 @@ def test_a_wrong_source_on_the_command_line_is_one_line_and_writes_nothing_there
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "finetune.from:" in errors[0] and "(48, 1) there and (24, 1) here" in errors[0]
     assert {p: p.stat().st_mtime_ns for p in pre.rglob("*")} == before
-    missing = run_train([*SMALL, "finetune=weights", f"finetune.from={tmp_path / 'nowhere'}"], tmp_path)
+    missing = run_app([*SMALL, "finetune=weights", f"finetune.from={tmp_path / 'nowhere'}"], tmp_path)  # in-process
     assert missing.returncode == 1 and "error: finetune.from: no checkpoint file or run dir at" in missing.stderr
 
 

@@ -298,10 +298,13 @@ def test_a_configuration_with_a_diverged_seed_ranks_after_every_complete_one(tmp
     assert "val/value = 1.0 (mean of 3 seeds)" in (sweep / "best.yaml").read_text()  # x=1's, x=0's is 0.0
 
 
-PG_RACE = pytest.mark.slow(reason="5 fresh PostgreSQL databases, 15 s; the fast tier races on SQLite")
+PG_RACE = pytest.mark.slow(reason="5 fresh PostgreSQL databases, 15 s")
+SQLITE_RACE = pytest.mark.slow(reason="3 fresh SQLite databases, 9 s; the fast tier's fault injection has SQLite")
 
 
-@pytest.mark.parametrize(("server", "attempts"), [("sqlite", 3), pytest.param("postgres", 5, marks=PG_RACE)])
+@pytest.mark.parametrize(
+    ("server", "attempts"), [pytest.param("sqlite", 3, marks=SQLITE_RACE), pytest.param("postgres", 5, marks=PG_RACE)]
+)
 def test_workers_started_together_on_a_new_database_both_join(server, attempts, tmp_path, request):
     """Defect 10: two workers opening a new database at once race to create Optuna's schema; the loser waits
     and joins (before: SQLite's IntegrityError on alembic_version, PostgreSQL's UniqueViolation on its enum

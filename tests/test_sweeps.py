@@ -352,7 +352,9 @@ def test_a_search_of_two_objectives_returns_both_and_marks_the_pareto_front(tmp_
     assert "| front |" in (root / "sweep_summary.md").read_text()
 
 
-@pytest.mark.parametrize("threads", [None, 1])
+@pytest.mark.parametrize(
+    "threads", [None, pytest.param(1, marks=pytest.mark.slow(reason="threads=1 wins (9 s); so does OMP_NUM_THREADS"))]
+)
 def test_jobs_of_a_sweep_on_one_machine_share_its_cores_unless_threads_is_set(threads, tmp_path, monkeypatch):
     """Another live job of the sweep on this host (this test's process, registered as ThreadShare would):
     the job takes half the cores; a `threads` the user set wins."""
@@ -418,6 +420,7 @@ def test_a_search_is_a_multirun_with_or_without_m_on_both_hydra_lines(args, mult
     assert ("-m" in argv) == multirun
 
 
+@pytest.mark.slow(reason="a process of its own to show torch's default (10 s); the share is tested alongside")
 def test_a_job_alone_keeps_every_core(tmp_path):
     result = run_train([*FAST, f"paths.log_dir={tmp_path / 'logs'}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
