@@ -194,3 +194,20 @@ def test_an_offline_wandb_run_holds_metrics_hparams_and_figures(tmp_path):
     tested = json.loads(summary.read_text())["metrics"]["test/mse"]
     assert logged["test/mse"] == pytest.approx(tested) and "val/mse" in logged  # the numbers of metrics.json
     assert list(run_file.parent.glob("files/media/images/test/forecast_*.png"))  # the figure
+
+
+@pytest.mark.slow(reason="two processes with W&B (25 s)")
+def test_a_resumed_run_logs_on_into_its_wandb_run(tmp_path):
+    pytest.importorskip("wandb")
+    first = run_train(["logger=wandb", *QUICK, "trainer.max_epochs=1", f"paths.log_dir={tmp_path}"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (summary,) = tmp_path.rglob("metrics.json")
+    resumed = run_train([f"resume={summary.parent}", "trainer.max_epochs=2"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    runs = [
+        r.run
+        for f in summary.parent.glob("wandb/offline-run-*/run-*.wandb")
+        for r in wandb_records(f)
+        if r.HasField("run")
+    ]
+    assert len(runs) == 2 and runs[0].run_id == runs[1].run_id  # one W&B run id: `wandb sync` joins them
