@@ -188,10 +188,15 @@ def thread_setting(cfg: DictConfig) -> list[Callback]:
 
 def build_loggers(group: Mapping | None, continuing: bool) -> list[Logger]:
     """The `logger` group; a run that continues from a checkpoint logs into the MLflow run it started."""
-    nodes = [node for node in (group or {}).values() if node and "_target_" in node]
+    nodes = with_target(group)
     return [instantiate(n, run_id=started_run_id(n)) if continuing and is_mlflow(n) else instantiate(n) for n in nodes]
 
 
 def instantiate_each(group: Mapping | None) -> list[Callback | Logger]:
-    """Instantiate every entry with a `_target_` in a callbacks / logger group (`none` options have none)."""
-    return [instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
+    """Instantiate every entry with a `_target_` in a callbacks / logger group."""
+    return [instantiate(node) for node in with_target(group)]
+
+
+def with_target(group: Mapping | None) -> list[DictConfig]:
+    """The entries of a callbacks / logger group that name a `_target_` (`none` options have none)."""
+    return [node for node in (group or {}).values() if node and "_target_" in node]

@@ -105,7 +105,7 @@ def recover_dead_trials(study: optuna.Study, grace_period: float, requeue: bool 
     for trial in trials:
         dead = trial.state == TrialState.FAIL and str(trial.user_attrs.get("error", "")).startswith(DEAD)
         orphan = dead and trial.number not in retried and now - trial.datetime_complete.timestamp() > grace_period
-        if orphan and (retry_params(trial) or all(key in trial.system_attrs for key in GRID_POINT)):
+        if orphan and (retry_params(trial) or grid_point(trial)):
             queue_retry(study, trial, f"{DEAD}, and so did the worker that failed it")
 
 
@@ -115,14 +115,20 @@ def queue_retry(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
     if params:
         log.warning(f"trial {trial.number} failed: {reason}; queued again with the same parameters")
         study.enqueue_trial(params, user_attrs={RETRY_OF: trial.number})
-    elif all(key in trial.system_attrs for key in GRID_POINT):
+    elif point := grid_point(trial):
         # Died before its job, but the grid sampler gave it a point, which that sampler now counts as
         # visited: only a retry with the same point (its grid_id, which the sampler reads) runs it.
         log.warning(f"trial {trial.number} failed: {reason}, before its job started; its grid point is queued")
-        point = {key: trial.system_attrs[key] for key in GRID_POINT}
         study.add_trial(create_trial(state=TrialState.WAITING, user_attrs={RETRY_OF: trial.number}, system_attrs=point))
     else:  # its worker died while drawing them: no job ran, nothing to retry
         log.warning(f"trial {trial.number} failed: {reason}, before its parameters were drawn")
+
+
+def grid_point(trial: FrozenTrial) -> dict | None:
+    """The grid sampler's record of the point it gave `trial` (GRID_POINT), or None: not given, or not whole."""
+    if not all(key in trial.system_attrs for key in GRID_POINT):
+        return None
+    return {key: trial.system_attrs[key] for key in GRID_POINT}
 
 
 def earlier_retry(study: optuna.Study, trial: optuna.Trial) -> int | None:
