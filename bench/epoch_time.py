@@ -26,6 +26,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
 
 from tunelab.cli import compose_train
 from tunelab.train import build_data_and_task
@@ -49,7 +50,11 @@ RECIPES = {
 class Stepper:
     """One row's model, optimizer and a fixed set of training batches."""
 
-    def __init__(self, overrides: list[str], seq_len: int, data_dir: Path, out: Path, batches: int) -> None:
+    def __init__(
+        self, overrides: list[str], seq_len: int, data_dir: Path, out: Path, batches: int, precision: str = "32-true"
+    ) -> None:
+        # the Trainer's own precision plugin: bf16-mixed on a CPU is its torch.autocast("cpu", torch.bfloat16)
+        self.precision = MixedPrecision(precision, "cpu") if precision.endswith("-mixed") else Precision()
         cfg = compose_train(
             ROOT / "conf", [*overrides, f"data.seq_len={seq_len}"], root_dir=ROOT, data_dir=data_dir, output_dir=out
         )
@@ -64,7 +69,8 @@ class Stepper:
     def step(self, batch) -> None:
         x, y, start = batch
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.task.loss_fn(self.task(x, start), y)
+        with self.precision.forward_context():
+            loss = self.task.loss_fn(self.task(x, start), y)
         loss.backward()
         self.optimizer.step()
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from cifar_fixture import write_archive
@@ -14,6 +17,7 @@ from omegaconf import OmegaConf
 
 from tunelab.cli import quote_numeric_choices
 from tunelab.train import build_callbacks, build_data_and_task, instantiate_each
+from tunelab.training.run import precision as precision_module
 
 GROUPS = [
     "data",
@@ -114,10 +118,11 @@ def test_option_composes_and_instantiates(group, option, tmp_path, ett_dir, cifa
         with pytest.raises(Exception, match="gpu"):  # trainer=gpu refuses to fall back to the CPU
             instantiate(cfg.trainer)
         return
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    precision = precision_module.device_precision(cfg.trainer)  # as train.py builds it (bf16-native: by the device)
+    trainer = instantiate(cfg.trainer, precision=precision, callbacks=callbacks, logger=loggers or False)
     # On a CPU, Lightning runs 16-mixed as bfloat16 autocast (CPUs have no float16 autocast).
     cpu_fp16 = {"16-mixed": "bf16-mixed"} if trainer.accelerator.__class__.__name__ == "CPUAccelerator" else {}
-    assert trainer.precision == cpu_fp16.get(cfg.trainer.precision, cfg.trainer.precision)
+    assert trainer.precision == cpu_fp16.get(precision, precision)
 
 
 def test_command_line_group_wins_over_experiment(tmp_path):
@@ -164,3 +169,38 @@ def test_train_yaml_comments_list_every_option_of_each_group():
     assert set(listed) == {p.name for p in (ROOT / "conf").iterdir() if p.is_dir()} - {"experiment"}
     for group, options in listed.items():
         assert set(options.split(" | ")) == set(group_options(group)), group
+
+
+@pytest.mark.parametrize(
+    ("precision", "native", "warned"), [("bf16-mixed", False, True), ("bf16-mixed", True, False), ("32", False, False)]
+)
+def test_bf16_on_a_cpu_that_emulates_it_is_said(monkeypatch, caplog, precision, native, warned):
+    monkeypatch.setattr(precision_module, "native_bf16", lambda: native)
+    trainer = L.Trainer(accelerator="cpu", precision=precision, logger=False, enable_progress_bar=False)
+    with caplog.at_level(logging.WARNING, logger=precision_module.__name__):
+        precision_module.warn_emulated_bf16(trainer)
+    said = [r.getMessage() for r in caplog.records if r.name == precision_module.__name__]
+    assert said == (
+        [
+            f"precision={trainer.precision} on a CPU without AVX512-BF16 or AMX: bf16 is emulated here and "
+            "likely slower than precision=32 (python bench/precision.py measures both)"
+        ]
+        if warned
+        else []
+    )
+
+
+def test_native_bf16_reads_the_cpu_flags():
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    if not flags:
+        pytest.skip("no /proc/cpuinfo on this system")
+    assert precision_module.native_bf16() == bool(re.search(r"\b(avx512_bf16|amx_tile)\b", flags))
+
+
+@pytest.mark.parametrize(("native", "expected"), [(True, "bf16-mixed"), (False, "32-true")])
+def test_bf16_native_is_bf16_where_the_cpu_has_it(monkeypatch, tmp_path, native, expected):
+    monkeypatch.setattr(precision_module, "native_bf16", lambda: native)
+    cfg = compose_cfg(["precision=bf16-native", "trainer.accelerator=cpu"], tmp_path)
+    assert cfg.trainer.precision == "bf16-native"
+    assert precision_module.device_precision(cfg.trainer) == expected
+    assert precision_module.device_precision(compose_cfg(["precision=bf16-mixed"], tmp_path).trainer) == "bf16-mixed"

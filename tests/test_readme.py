@@ -121,6 +121,10 @@ BENCH_RUNS = {
         "| finetune_fmnist/v2 | 10 | data.checksums=false data.val_size=100 data.batch_size=16 trainer.max_epochs=1",
     ),
     "bench/epoch_time.py": (["--lengths", "96", "--batches", "1", "--repeats", "1"], "per-timestep LSTM-64 at L=96: "),
+    "bench/precision.py": (
+        ["--recipes", "etth1_s96", "--batches", "1", "--repeats", "1"],
+        "ratio 32-true / bf16-mixed: ",
+    ),
     "bench/cifar_loader.py": (["--batches", "2", "--repeats", "1"], "ratio device-side / best per-sample"),
     "bench/overhead.py": (["--steps", "30", "--repeats", "1"], "default: ratio d/a "),
     "bench/startup.py": (["--repeats", "1"], "default run, to its first step"),

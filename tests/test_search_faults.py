@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,6 +20,8 @@ from optuna.trial import TrialState
 from test_sweeps import search as train_search
 from test_sweeps import study_trials, summary, sweep_root
 
+from tunelab.search.claims import claim, claims_study
+from tunelab.search.leases import Heartbeat
 from tunelab.training.optuna_storage import open_storage
 
 APPS = Path(__file__).parent / "optuna_apps"
@@ -166,10 +169,14 @@ def test_two_workers_run_each_confirmation_job_once(tmp_path):
     """Defect 2: both workers reach the confirmation phase; each of its jobs runs once, claimed by one of them."""
     sweep = tmp_path / "sweep"
     confirm = ["hydra.sweeper.confirm.top_k=2", "hydra.sweeper.confirm.seeds=[0,1]", "nap=0.3"]
-    for worker in workers(sweep, 2, "hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=2", *confirm):
+    done = workers(sweep, 2, "hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=2", *confirm)
+    for worker in done:
         assert worker.returncode == 0, worker.stderr[-3000:]
     confirmations = [job for job in starts(sweep) if job.startswith("confirm_")]
     assert len(confirmations) == len(set(confirmations)) >= 4  # each once (a worker ending later may confirm more)
+    # each worker claims one job at a time (n_jobs), so workers there together share the phase; each says its share
+    said = [re.search(r"Confirmed on seeds: (\d+) of \d+ jobs ran here", w.stdout + w.stderr) for w in done]
+    assert all(said) and sum(int(m[1]) for m in said) == len(confirmations)
     seeds: dict[str, set[str]] = {}  # confirm_<trial>_seed<seed>_<digest>: each configuration on both seeds
     for job in confirmations:
         trial, _, rest = job.partition("_seed")
@@ -329,3 +336,15 @@ def test_a_null_study_name_means_one_study_per_sweep_dir(tmp_path):
     assert search(sweep, *null, "hydra.sweeper.n_trials=1").returncode == 0
     (name,) = optuna.get_all_study_names(url)
     assert len(optuna.load_study(study_name=name, storage=url).trials) == 3
+
+
+def test_a_worker_claims_at_most_its_limit_of_jobs_and_another_worker_takes_the_rest():
+    """Confirmation jobs are claimed n_jobs at a time, so that a second worker finds some open."""
+    storage = optuna.storages.InMemoryStorage()
+    claims = claims_study(optuna.create_study(study_name="s", storage=storage))
+    jobs = [f"confirm_{n}" for n in range(3)]
+    with Heartbeat(storage, 60) as first, Heartbeat(storage, 60) as second:
+        assert list(claim(claims, jobs, first, limit=1)) == ["confirm_0"]
+        assert list(claim(claims, jobs, second, limit=1)) == ["confirm_1"]
+        assert list(claim(claims, jobs, second)) == ["confirm_2"]  # no limit: every open one
+        assert claim(claims, jobs, first, limit=1) == {}

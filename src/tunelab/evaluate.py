@@ -16,6 +16,7 @@ from tunelab.train import build_data_and_task
 from tunelab.training.hydra_hooks import resolvers
 from tunelab.training.hydra_hooks.versions import trusted_targets
 from tunelab.training.run.checkpoints import check_checkpoint
+from tunelab.training.run.precision import device_precision
 from tunelab.training.run.quiet import quiet_third_party
 from tunelab.training.run.run_files import finite_floats, write_json_atomic, write_text_atomic
 
@@ -47,6 +48,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         datamodule, model = build_data_and_task(run_cfg, stage="test")
         trainer = instantiate(
             run_cfg.trainer,
+            precision=device_precision(run_cfg.trainer),
             logger=False,
             callbacks=[],
             enable_checkpointing=False,

@@ -27,6 +27,7 @@ from tunelab.training.run.checks import check_config, check_monitors
 from tunelab.training.run.hparams import log_hparams, run_hparams
 from tunelab.training.run.mlflow_runs import is_mlflow, started_run_id
 from tunelab.training.run.naming import varied_keys
+from tunelab.training.run.precision import device_precision, warn_emulated_bf16
 from tunelab.training.run.quiet import quiet_third_party
 from tunelab.training.run.run_files import finite_floats, write_json_atomic
 from tunelab.training.run.sweep_resume import in_multirun
@@ -79,7 +80,9 @@ def assemble(cfg: DictConfig) -> Job:
     loggers = build_loggers(cfg.get("logger"), continuing=ckpt_path is not None)
     pruning = trial_pruning(cfg, objectives)  # a job of a pruned Optuna search reports to its trial
     callbacks = build_callbacks(cfg, loggers) + ([pruning] if pruning else []) + thread_setting(cfg) + freeze
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    precision = device_precision(cfg.trainer)
+    trainer: L.Trainer = instantiate(cfg.trainer, precision=precision, callbacks=callbacks, logger=loggers or False)
+    warn_emulated_bf16(trainer)
 
     # "best" names no file before fit; "last" is this run dir's last.ckpt when there is one
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
@@ -118,6 +121,7 @@ def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
         "seconds": round(time.perf_counter() - job.started, 2),
         "tuned": job.tuned,
         **({"finetune": job.pretrained} if job.pretrained else {}),
+        "precision": str(trainer.precision),  # what ran: bf16-native is bf16-mixed or 32-true by the hardware
         "threads": torch.get_num_threads(),  # torch's threads at the end (ThreadShare may change them per epoch)
     }
     if trainer.is_global_zero:

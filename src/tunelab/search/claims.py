@@ -44,11 +44,14 @@ def holders(claims: optuna.Study) -> dict[str, int]:
     return held
 
 
-def claim(claims: optuna.Study, jobs: list[str], heartbeat: Heartbeat) -> dict[str, int]:
-    """Claim the jobs of `jobs` that no live claim holds; return those this worker won, with their claims' ids."""
+def claim(claims: optuna.Study, jobs: list[str], heartbeat: Heartbeat, limit: int | None = None) -> dict[str, int]:
+    """Claim the jobs of `jobs` that no live claim holds, at most `limit` won (None: all); return those this worker
+    won, with their claims' ids."""
     storage = claims._storage
-    mine = {}
+    mine: dict[str, int] = {}
     for job in jobs:
+        if limit is not None and len(mine) >= limit:
+            break
         if job in holders(claims):
             continue
         template = FrozenTrial(

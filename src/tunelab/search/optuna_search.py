@@ -230,15 +230,21 @@ class OptunaSearch:
                 # named by its overrides too: a search started again with another command confirms anew
                 jobs[f"{CONFIRM_PREFIX}{trial.number}_seed{seed}_{digest(' '.join(overrides))}"] = overrides
         recover_dead_trials(self.claims, self.grace_period, requeue=False)  # also when no trial ran here
-        mine = claim(self.claims, list(jobs), self.heartbeat)
         numbers = ", ".join(str(t.number) for t in best)
-        log.info(f"Confirming trials {numbers} on seeds {self.seeds}: {len(mine)} of {len(jobs)} jobs run here")
-        if not mine:
-            return
+        log.info(f"Confirming trials {numbers} on seeds {self.seeds}: {len(jobs)} jobs")
+        # n_jobs at a time, so that workers reaching this phase together share its jobs
+        run_here = 0
+        while mine := claim(self.claims, list(jobs), self.heartbeat, limit=self.n_jobs):
+            self.confirm(jobs, mine, first_idx=len(study.trials) + run_here)
+            run_here += len(mine)
+        log.info(f"Confirmed on seeds: {run_here} of {len(jobs)} jobs ran here")
+
+    def confirm(self, jobs: dict[str, list[str]], mine: dict[str, int], first_idx: int) -> None:
+        """Launch the claimed confirmation jobs `mine` together and release each claim with its result."""
         ran: set[str] = set()
         try:
             launched = [[*jobs[job], f"hydra.sweep.subdir={job}"] for job in mine]
-            returns = self.launcher.launch(launched, initial_job_idx=len(study.trials))
+            returns = self.launcher.launch(launched, initial_job_idx=first_idx)
             for (job, claim_id), ret in zip(mine.items(), returns, strict=True):
                 values = objective_values(ret._return_value, 1) if ret.status == JobStatus.COMPLETED else None
                 release(self.claims, claim_id, self.heartbeat, values[0] if values else None, ran=True)

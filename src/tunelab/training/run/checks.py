@@ -12,7 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError
 
-PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
+# Lightning's, and bf16-native (training/run/precision.py: bf16-mixed where the hardware has bf16, else 32-true)
+PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "bf16-native")
 CLIP_ALGORITHMS = (None, "norm", "value")
 
 
