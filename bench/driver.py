@@ -116,11 +116,12 @@ def train_once(overrides: list[str], log_dir: Path, **paths: Path | str) -> Trai
     return Trained(str(cfg.recipe), metrics, epochs, (time.perf_counter() - started) / 60)
 
 
-def machine() -> str:
-    """What the run trained on, for the CSV's machine column."""
+def machine(threads: int | None = None) -> str:
+    """What the run trained on, for the CSV's machine column (`threads`: the run's torch threads, when it ran in
+    another process than this one)."""
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name()}"
-    return f"CPU {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    return f"CPU {platform.machine()}, {os.cpu_count()} cores, {threads or torch.get_num_threads()} torch threads"
 
 
 def stat(values: list[float]) -> str:

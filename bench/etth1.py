@@ -30,7 +30,8 @@ from driver import ROOT, Bench, Run, arguments, current, machine, read_rows, tra
 from driver import main as bench_main
 from etth1_published import ANY_LOOKBACK, AT_96, S_ANY_LOOKBACK, TARGETS, Published
 
-FIELDS = ("recipe", "model", "overrides", "seed", "val/mse", "test/mse", "test/mae", "minutes", "machine")
+# source: where a row came from when not from this bench ("etth1_s96_search trial 17": bench/recipe_search.py)
+FIELDS = ("recipe", "model", "overrides", "seed", "val/mse", "test/mse", "test/mae", "minutes", "machine", "source")
 DETERMINISTIC = ("naive", "seasonal_naive")  # no parameters: one seed says it all
 HORIZONS = (96, 192, 336, 720)
 # The table's model columns: (heading, recipe of the setting, model= option; "" keeps the recipe's model)

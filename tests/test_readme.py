@@ -121,6 +121,19 @@ BENCH_RUNS = {
         "| finetune_fmnist/v2 | 10 | data.checksums=false data.val_size=100 data.batch_size=16 trainer.max_epochs=1",
     ),
     "bench/epoch_time.py": (["--lengths", "96", "--batches", "1", "--repeats", "1"], "per-timestep LSTM-64 at L=96: "),
+    "bench/recipe_search.py": (
+        # the journals, jobs and rows in the walkthrough's folder; a search of 2 one-epoch trials, 1 confirmation
+        [
+            *["--trials", "2", "--studies", "searches", "--runs", "searches_runs", "--csv", "etth1.csv"],
+            *[
+                "--overrides",
+                "trainer.max_epochs=1",
+                "hydra.sweeper.confirm.top_k=1",
+                "hydra.sweeper.confirm.seeds=[0]",
+            ],
+        ],
+        "| search | trials: finished / pruned / failed |",
+    ),
     "bench/precision.py": (
         ["--recipes", "etth1_s96", "--batches", "1", "--repeats", "1"],
         "ratio 32-true / bf16-mixed: ",
