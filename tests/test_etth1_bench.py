@@ -193,5 +193,7 @@ def test_the_doc_block_must_exist_before_it_is_written(tmp_path):
 def test_every_row_of_the_committed_csv_has_every_field():
     with (ROOT / "bench" / "results" / "etth1.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
-    required = [k for k in bench.FIELDS if k not in ("model", "overrides", "source")]  # "": the recipe as it is / this bench
+    required = [
+        k for k in bench.FIELDS if k not in ("model", "overrides", "source")
+    ]  # "": the recipe as it is / this bench
     assert rows and all(set(r) == set(bench.FIELDS) and all(r[k] for k in required) for r in rows)

@@ -46,3 +46,14 @@ def test_each_sweeper_can_be_chosen_and_runs_a_search(choice, target, tmp_path):
 
 def test_tunelabs_searches_keep_tunelabs_sweeper():
     assert sweeper_target(ROOT / "train.py", "hparams_search=etth1_optuna") == TUNELAB
+
+
+def test_the_search_bench_races_the_plugin_against_tunelab_on_one_space(ett_dir):
+    """bench/search.py --against-plugin: the same space and budget through each sweeper, one table."""
+    command = [sys.executable, str(ROOT / "bench" / "search.py"), "--search", "etth1_s96_search", "--against-plugin"]
+    command += ["--trials", "2", "--data-dir", str(ett_dir.parent), "--overrides", "trainer.max_epochs=1"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("| plugin |", "| tunelab |"))]
+    assert len(rows) == 2 and all(" 2 / 0 / 0 " in row for row in rows), result.stdout[-2000:]
+    assert "tunelab vs plugin: wall time ratio " in result.stdout
