@@ -87,7 +87,7 @@ def test_the_lookback_table_takes_the_input_length_with_the_lowest_seed_0_val_ms
     rows += [row("etth1_m96", "", s, 0.35 + s / 100, "data.seq_len=336", val=0.63 + s) for s in range(3)]
     rows += [row("etth1_m96", "", 0, 0.30, "data.seq_len=720", val=0.64)]  # best test, not chosen: val decides
     rows += [row("etth1_s192", "", 0, 0.07, val=0.11), row("etth1_s192", "", 0, 0.06, "data.seq_len=720", val=0.10)]
-    text = bench.table(rows)
+    text = bench.table(rows).split("Hand-made against")[0]  # up to the lookback tables
     lines = [line for line in text.splitlines() if line.startswith("| M, H=96 |")]
     m96 = dict(zip(cells(table_line(text.split("input length chosen")[1], "setting")), cells(lines[-1]), strict=True))
     assert m96["seed-0 val MSE at L = 96 / 336 / 720"] == ".6600 / .6300 / .6400"
@@ -98,6 +98,22 @@ def test_the_lookback_table_takes_the_input_length_with_the_lowest_seed_0_val_ms
     version = bench.current("etth1_s192").partition("/")[2]
     assert s192[1:4] == [".1100 / - / .1000", f"720 ({version}) (of those run)", ".0600 (1 of 3 seeds)"]
     assert s192[-1] == ".069"  # NLinear at L = 336
+
+
+def test_the_search_table_puts_the_searched_winner_beside_the_hand_made_choice():
+    """The winner is the confirmed configuration with the lowest mean val/mse over 3 seeds, not the best test."""
+    rows = [row("etth1_s96", "", s, 0.055, "data.seq_len=336", val=0.089) for s in range(3)]
+    for trial, val, test in ((4, 0.088, 0.056), (9, 0.090, 0.050)):
+        rows += [{**row("etth1_s96", "", s, test, f"data.seq_len=720 optimizer.lr={trial}", val=val),
+                  "source": f"etth1_s96_search trial {trial}"} for s in range(3)]  # fmt: skip
+    rows += [{**row("etth1_s96", "", 0, 0.01, "optimizer.lr=1", val=0.01), "source": "etth1_s96_search trial 2"}]
+    lines = [line for line in bench.table(rows).split("Hand-made against")[1].splitlines() if "| S, H=96 |" in line]
+    hand, found = (cells(line) for line in lines)
+    version = bench.current("etth1_s96").partition("/")[2]
+    same = " ± .0000"  # three seeds with one value each
+    assert hand[1:] == [f"hand-made: {version} at L = 336", ".0890" + same, ".0550" + same, ".0275" + same,
+                        "+3.8% over .053"]  # fmt: skip
+    assert found[1:] == ["found by search: trial 4", ".0880" + same, ".0560" + same, ".0280" + same, "+5.7% over .053"]
 
 
 def test_an_older_recipe_version_is_chosen_only_on_a_lower_seed_0_val_mse_and_never_mixed_in(tmp_path):
