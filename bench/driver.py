@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -114,6 +115,20 @@ def train_once(overrides: list[str], log_dir: Path, **paths: Path | str) -> Trai
     metrics = train(cfg)
     epochs = json.loads((output_dir / "metrics.json").read_text())["epochs"]
     return Trained(str(cfg.recipe), metrics, epochs, (time.perf_counter() - started) / 60)
+
+
+def run_workers(command: list[str], workers: int, log_dir: Path) -> tuple[float, float, list[int]]:
+    """`workers` processes of `command` (several workers of one search) started together in the repository, each
+    writing to `log_dir/worker<n>.log`; once every one has ended, the unix time they started, the wall seconds and
+    their exit codes."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    processes = []
+    for n in range(workers):
+        with (log_dir / f"worker{n}.log").open("a") as log:
+            processes.append(subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+    codes = [p.wait() for p in processes]
+    return started, time.time() - started, codes
 
 
 def machine(threads: int | None = None) -> str:

@@ -25,12 +25,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
 import yaml
-from driver import ROOT, append_row, arguments, machine, read_rows, stat, write_block
+from driver import ROOT, append_row, arguments, machine, read_rows, run_workers, stat, write_block
 from etth1 import BENCH as ETTH1
 
 from tunelab.training.optuna_storage import open_storage
@@ -60,16 +59,10 @@ def run_search(search: str, args, studies: Path, runs: Path) -> None:
     command += [f"hydra.sweeper.storage={journal}", f"hydra.sweeper.n_trials={per_worker}"]
     command += [f"paths.data_dir={args.data_dir}", *QUIET, *args.overrides]
     print(f"{search}: {done} trials finished so far; {args.workers} workers add {per_worker} each", flush=True)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    workers = []
-    for n in range(args.workers):
-        log = (sweep_dir / f"worker{n}.log").open("a")
-        workers.append(subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
-    codes = [w.wait() for w in workers]
+    started, wall, codes = run_workers(command, args.workers, sweep_dir)
     passes_file = studies / f"{search}.json"
     passes = json.loads(passes_file.read_text()) if passes_file.is_file() else []
-    passes.append({"started": started, "minutes": round((time.time() - started) / 60, 2), "workers": args.workers,
+    passes.append({"started": started, "minutes": round(wall / 60, 2), "workers": args.workers,
                    "trials_per_worker": per_worker, "exit_codes": codes, "machine": machine()})  # fmt: skip
     passes_file.write_text(json.dumps(passes, indent=1) + "\n")
     if any(codes):

@@ -22,19 +22,16 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from etth1 import machine  # the same machine description as the ETTh1 bench's CSV (bench/ is on sys.path)
+from driver import ROOT, machine, run_workers  # bench/ is on sys.path when a bench script runs
 
 from tunelab.training.optuna_storage import open_storage
 
-ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
@@ -91,17 +88,10 @@ def run_search(
         f"paths.data_dir={data_dir}",
     ]
     command += [*QUIET, *extra]
-    sweep_dir.mkdir(parents=True)
-    started = time.time()
-    processes = [
-        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for _ in range(workers)
-    ]
-    errors = [p.communicate()[1] for p in processes]
-    wall = time.time() - started
-    for process, error in zip(processes, errors, strict=True):
-        if process.returncode != 0:
-            sys.exit(f"error: the search {label} failed:\n{error[-3000:]}")
+    started, wall, codes = run_workers(command, workers, sweep_dir)
+    if any(codes):
+        tail = (sweep_dir / f"worker{codes.index(next(c for c in codes if c))}.log").read_text()[-3000:]
+        sys.exit(f"error: the search {label} failed:\n{tail}")
     (summary,) = optuna.get_all_study_summaries(open_storage(storage))
     study = optuna.load_study(study_name=summary.study_name, storage=open_storage(storage))
     return Search(label, wall, study.trials, started)
