@@ -213,3 +213,22 @@ def test_every_row_of_the_committed_csv_has_every_field():
         k for k in bench.FIELDS if k not in ("model", "overrides", "source")
     ]  # "": the recipe as it is / this bench
     assert rows and all(set(r) == set(bench.FIELDS) and all(r[k] for k in required) for r in rows)
+
+
+@pytest.mark.slow(reason="a train.py process of M96 (shortened) beside a stand-in for the official code")
+def test_the_segrnn_speed_bench_times_both_processes_and_prints_their_ratio(tmp_path, ett_dir):
+    checkout = tmp_path / "SegRNN"
+    checkout.mkdir()
+    # stands in for the official entry point: takes its arguments, writes into its cwd as the official one does
+    (checkout / "run_longExp.py").write_text(
+        "import sys, time\nassert '--train_epochs' in sys.argv\n"
+        "open('result.txt', 'a').write('mse:0\\n')\ntime.sleep(0.5)\n"
+    )
+    command = [sys.executable, str(ROOT / "bench" / "segrnn_speed.py"), "--data-dir", str(ett_dir.parent)]
+    command += ["--segrnn-dir", str(checkout), "--repeats", "1", "--threads", "1", "--overrides"]
+    command += ["trainer.limit_train_batches=2", "trainer.limit_val_batches=2", "trainer.limit_test_batches=2"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ratio = float(result.stdout.split("tunelab / official SegRNN: ")[1].split()[0])
+    assert ratio > 1  # a real training against a half-second stand-in
+    assert not (checkout / "result.txt").exists()  # the official code writes into a scratch dir, not the checkout

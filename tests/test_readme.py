@@ -134,6 +134,7 @@ BENCH_RUNS = {
         ],
         "| search | trials: finished / pruned / failed |",
     ),
+    "bench/segrnn_speed.py": (["--repeats", "1"], "tunelab / official SegRNN: "),  # no checkout there: not measured
     "bench/precision.py": (
         ["--recipes", "etth1_s96", "--batches", "1", "--repeats", "1"],
         "ratio 32-true / bf16-mixed: ",
