@@ -122,15 +122,11 @@ BENCH_RUNS = {
     ),
     "bench/epoch_time.py": (["--lengths", "96", "--batches", "1", "--repeats", "1"], "per-timestep LSTM-64 at L=96: "),
     "bench/recipe_search.py": (
-        # the journals, jobs and rows in the walkthrough's folder; a search of 2 one-epoch trials, 1 confirmation
+        # the journals, jobs and rows in the walkthrough's folder; 2 trials of 3 batches, 1 confirmation
         [
             *["--trials", "2", "--studies", "searches", "--runs", "searches_runs", "--csv", "etth1.csv"],
-            *[
-                "--overrides",
-                "trainer.max_epochs=1",
-                "hydra.sweeper.confirm.top_k=1",
-                "hydra.sweeper.confirm.seeds=[0]",
-            ],
+            *["--overrides", "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=3"],
+            *["trainer.limit_test_batches=3", "hydra.sweeper.confirm.top_k=1", "hydra.sweeper.confirm.seeds=[0]"],
         ],
         "| search | trials: finished / pruned / failed |",
     ),
