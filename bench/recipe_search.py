@@ -7,7 +7,8 @@
 Each search (`hparams_search=<search>`: conf/hparams_search/etth1_s96_search.yaml and those built on it) runs
 as `--workers` processes of `python train.py` on one study, started together, each job on its share of the
 cores. The study lives in `bench/results/searches/<search>.journal`, so a search that was stopped resumes
-where it was: run the same command again, and the workers add the trials still missing to reach `--trials`.
+where it was: run the same command again, and the workers add trials until the study holds `--trials`
+(`hydra.sweeper.study_trials`: a budget of the study, not of each worker, so the workers end together).
 The jobs' dirs are under `logs/recipe_searches/<search>/`. After their trials the workers confirm the
 study's 3 best configurations on seeds 0, 1, 2, each job claimed by one of them. Each confirmation job
 becomes a row of bench/results/etth1.csv tagged with its study and trial (`source`); the search's summary
@@ -20,7 +21,6 @@ Only validation metrics choose; test is reported.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import statistics
 import subprocess
@@ -54,16 +54,16 @@ def run_search(search: str, args, studies: Path, runs: Path) -> None:
     journal, sweep_dir = studies / f"{search}.journal", runs / search
     study = load_study(journal)
     done = sum(t.state in FINISHED for t in study.trials) if study else 0
-    per_worker = math.ceil(max(args.trials - done, 0) / args.workers)
+    # the budget is the study's, so a worker whose trials happen to be cheap takes more of them
     command = [sys.executable, str(ROOT / "train.py"), f"hparams_search={search}", f"hydra.sweep.dir={sweep_dir}"]
-    command += [f"hydra.sweeper.storage={journal}", f"hydra.sweeper.n_trials={per_worker}"]
-    command += [f"paths.data_dir={args.data_dir}", *QUIET, *args.overrides]
-    print(f"{search}: {done} trials finished so far; {args.workers} workers add {per_worker} each", flush=True)
+    command += [f"hydra.sweeper.storage={journal}", f"hydra.sweeper.n_trials={args.trials}"]
+    command += [f"hydra.sweeper.study_trials={args.trials}", f"paths.data_dir={args.data_dir}", *QUIET, *args.overrides]
+    print(f"{search}: {done} trials finished so far; {args.workers} workers go on to {args.trials}", flush=True)
     started, wall, codes = run_workers(command, args.workers, sweep_dir)
     passes_file = studies / f"{search}.json"
     passes = json.loads(passes_file.read_text()) if passes_file.is_file() else []
     passes.append({"started": started, "minutes": round(wall / 60, 2), "workers": args.workers,
-                   "trials_per_worker": per_worker, "exit_codes": codes, "machine": machine()})  # fmt: skip
+                   "study_trials": args.trials, "exit_codes": codes, "machine": machine()})  # fmt: skip
     passes_file.write_text(json.dumps(passes, indent=1) + "\n")
     if any(codes):
         sys.exit(f"error: a worker of {search} exited with {codes}; see {sweep_dir}/worker*.log")

@@ -348,3 +348,16 @@ def test_a_worker_claims_at_most_its_limit_of_jobs_and_another_worker_takes_the_
         assert list(claim(claims, jobs, second, limit=1)) == ["confirm_1"]
         assert list(claim(claims, jobs, second)) == ["confirm_2"]  # no limit: every open one
         assert claim(claims, jobs, first, limit=1) == {}
+
+
+def test_workers_with_a_study_budget_stop_together_at_that_many_trials(tmp_path):
+    """hydra.sweeper.study_trials: the study's trials count, not each worker's, so the study ends with the budget
+    (not 2 x n_trials) and a worker whose trials are faster takes more of it; each worker says why it stopped."""
+    sweep = tmp_path / "sweep"
+    budget = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", "hydra.sweeper.study_trials=6", "nap=0.2"]
+    done = workers(sweep, 2, *budget)
+    for worker in done:
+        assert worker.returncode == 0, worker.stderr[-3000:]
+    found = trials(sweep)
+    assert len(found) == 6 and len(states(found, TrialState.COMPLETE)) == 6
+    assert all("The study holds 6 trials (hydra.sweeper.study_trials)" in w.stdout + w.stderr for w in done)

@@ -74,6 +74,7 @@ class OptunaSearch:
         storage: str | None = None,
         study_name: str | None = None,
         n_trials: int = 20,
+        study_trials: int | None = None,
         n_jobs: int = 2,
         max_failure_rate: float = 0.0,
         params: DictConfig | dict | None = None,
@@ -86,6 +87,7 @@ class OptunaSearch:
         self.sampler, self.direction = sampler, direction
         self.storage, self.study_name = (None if storage is None else str(storage)), study_name
         self.n_trials, self.n_jobs = int(n_trials), max(int(n_jobs), 1)
+        self.study_trials = None if study_trials is None else int(study_trials)
         self.max_failure_rate = float(max_failure_rate)
         self.params = {str(k): str(v) for k, v in (params or {}).items()}
         self.custom_search_space = custom_search_space
@@ -150,6 +152,11 @@ class OptunaSearch:
                 if self.claims is not None:
                     recover_dead_trials(self.claims, self.grace_period, requeue=False)
                 size = min(self.n_jobs, self.n_trials - added)
+                if self.study_trials is not None:  # a budget of the whole study: workers end together
+                    size = min(size, self.study_trials - len(counted(study)))
+                    if size <= 0:
+                        log.info(f"The study holds {self.study_trials} trials (hydra.sweeper.study_trials)")
+                        break
                 if self.grid is not None:  # counted anew each time: a dead worker's point opens again
                     size = min(size, grid_open(study, self.grid))
                     if not size:
@@ -344,6 +351,13 @@ def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
     for trial in sorted(done, key=lambda t: sign * t.value):
         best.setdefault(tuple(sorted((k, repr(v)) for k, v in trial.params.items())), trial)
     return list(best.values())[:k]
+
+
+def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials a study budget counts: finished, running (any worker's) and queued; not the failed ones, whose
+    retries count instead."""
+    states = tuple(getattr(optuna.trial.TrialState, s) for s in ("COMPLETE", "PRUNED", "RUNNING", "WAITING"))
+    return study.get_trials(deepcopy=False, states=states)
 
 
 def grid_open(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
