@@ -33,6 +33,8 @@ from tunelab.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 Row = dict[str, Any]
+# A bench's training runs print nothing and log nowhere: their numbers go into the bench's own tables
+QUIET = ["logger=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,8 @@ def train_once(overrides: list[str], log_dir: Path, **paths: Path | str) -> Trai
     """One ordinary training run of `python train.py <overrides>`, in this process and quiet, in a folder of
     its own under `log_dir`: early stopping and the best checkpoint on validation, that checkpoint scored once
     on val and test."""
-    quiet = ["logger=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
     output_dir = Path(tempfile.mkdtemp(dir=log_dir))
-    cfg = compose_train(ROOT / "conf", [*quiet, *overrides], root_dir=ROOT, output_dir=output_dir, **paths)
+    cfg = compose_train(ROOT / "conf", [*QUIET, *overrides], root_dir=ROOT, output_dir=output_dir, **paths)
     started = time.perf_counter()
     metrics = train(cfg)
     epochs = json.loads((output_dir / "metrics.json").read_text())["epochs"]

@@ -293,10 +293,10 @@ def lookback_table(groups: Groups, features: str, rivals: dict[str, Published]) 
     return "\n".join(grid(rows, [*headings, "target", *names]))
 
 
-def searched(groups: Groups, setting: str) -> tuple[str, list[dict[str, str]]] | None:
-    """The confirmed configuration of `etth1_<setting>_search` with the lowest mean val/mse over 3 seeds: its
-    source (`etth1_s96_search trial 4`) and runs."""
-    prefix = f"etth1_{setting}_search trial "
+def searched(groups: Groups, search: str) -> tuple[str, list[dict[str, str]]] | None:
+    """The confirmed configuration of the search `search` (its rows' source) with the lowest mean val/mse over 3
+    seeds: its source (`etth1_s96_search trial 4`) and runs."""
+    prefix = f"{search} trial "
     confirmed = [
         runs for runs in groups.values() if len(runs) >= 3 and (runs[0].get("source") or "").startswith(prefix)
     ]
@@ -313,7 +313,7 @@ def search_table(groups: Groups) -> str:
     for setting, target in SEARCH_TARGETS.items():
         name = f"{setting[0].upper()}, H={setting[1:]}"
         key, _ = chosen(groups, f"etth1_{setting}")
-        found = searched(groups, setting)
+        found = searched(groups, f"etth1_{setting}_search")
         for label, runs in (
             (
                 f"hand-made: {key[0].partition('/')[2]} at L = {lengths[key[2]]}" if key else "hand-made",

@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import optuna
 import yaml
-from driver import ROOT, append_row, arguments, machine, read_rows, run_workers, stat, write_block
+from driver import QUIET, ROOT, append_row, arguments, machine, read_rows, run_workers, stat, write_block
 from etth1 import BENCH as ETTH1
+from etth1 import group, searched
 
 from tunelab.training.optuna_storage import open_storage
 
-QUIET = ["logger=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 BEGIN = "<!-- recipe_search tables: written by python bench/recipe_search.py --table-only --doc docs/results.md -->"
 END = "<!-- end of recipe_search tables -->"
@@ -117,7 +116,7 @@ def record(search: str, csv: Path, studies: Path, runs: Path) -> None:
 
 def account(studies: Path, csv: Path) -> str:
     """The markdown account of every search whose journal is in `studies`."""
-    rows = read_rows(csv)
+    groups = group(read_rows(csv))
     lines = [
         "| search | trials: finished / pruned / failed | minutes (workers) | best trial val/mse | confirmed winner "
         "(3 seeds) | its val/mse | its test/mse | its test/mae | most important (fANOVA) |",
@@ -130,31 +129,25 @@ def account(studies: Path, csv: Path) -> str:
             continue
         states = [t.state for t in study.trials]
         count = {s: states.count(s) for s in FINISHED}
-        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        best = f"{min(t.value for t in complete):.4f}" if complete else ""
-        passes = json.loads((studies / f"{search}.json").read_text()) if (studies / f"{search}.json").is_file() else []
+        complete = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        best = f"{min(complete):.4f}" if complete else ""
+        passes_file = studies / f"{search}.json"
+        passes = json.loads(passes_file.read_text()) if passes_file.is_file() else []
         minutes = f"{sum(p['minutes'] for p in passes):.0f} ({passes[-1]['workers']})" if passes else ""
-        groups: dict[str, list[dict[str, str]]] = {}
-        for row in rows:
-            if (row.get("source") or "").startswith(f"{search} trial "):
-                groups.setdefault(row["source"], []).append(row)
-        full = {s: g for s, g in groups.items() if len(g) >= 3}
         cells = ["", "", "", ""]
-        if full:
-            source = min(full, key=lambda s: statistics.mean(float(r["val/mse"]) for r in full[s]))
-            group = full[source]
-            cells = [source.split()[-1]] + [
-                stat([float(r[k]) for r in group]) for k in ("val/mse", "test/mse", "test/mae")
-            ]
-            winners.append(f"| {search} | {source.split()[-1]} | `{group[0]['overrides']}` |")
+        if found := searched(groups, search):  # the lowest mean val/mse, as the ETTh1 tables choose it
+            trial, runs = found[0].split()[-1], found[1]
+            cells = [trial] + [stat([float(r[k]) for r in runs]) for k in ("val/mse", "test/mse", "test/mae")]
+            winners.append(f"| {search} | {trial} | `{runs[0]['overrides']}` |")
         importances = studies / search / "importances.csv"
         top = ""
         if importances.is_file():
             ranked = [line.split(",") for line in importances.read_text().splitlines()[1:]]
             top = ", ".join(f"{p} {float(v):.2f}" for _, p, v in sorted(ranked, key=lambda r: -float(r[2]))[:3])
+        finished, pruned, failed = (count[s] for s in FINISHED)
         lines.append(
-            f"| {search} | {count[FINISHED[0]] + count[FINISHED[1]] + count[FINISHED[2]]} / {count[FINISHED[1]]} / "
-            f"{count[FINISHED[2]]} | {minutes} | {best} | {' | '.join(cells)} | {top} |"
+            f"| {search} | {finished + pruned + failed} / {pruned} / {failed} | {minutes} | {best} "
+            f"| {' | '.join(cells)} | {top} |"
         )
     lines += ["", "The confirmed winners' settings (beside each search config's fixed ones):", ""]
     lines += ["| search | trial | overrides |", "| --- | --- | --- |", *winners]

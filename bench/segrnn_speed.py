@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from driver import ROOT  # bench/ is on sys.path when a bench script runs
+from driver import QUIET, ROOT  # bench/ is on sys.path when a bench script runs
 
 OFFICIAL = [
     *["--is_training", "1", "--data_path", "ETTh1.csv", "--model_id", "ETTh1_96_96", "--model", "SegRNN"],
@@ -31,7 +31,6 @@ OFFICIAL = [
     *["--rnn_type", "gru", "--dec_way", "pmf", "--channel_id", "1", "--loss", "mse", "--itr", "1"],
     *["--batch_size", "256", "--learning_rate", "0.001"],
 ]
-QUIET = ["logger=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
 def timed(command: list[str], cwd: Path, threads: int) -> float:

@@ -356,8 +356,8 @@ def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
 def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The trials a study budget counts: finished, running (any worker's) and queued; not the failed ones, whose
     retries count instead."""
-    states = tuple(getattr(optuna.trial.TrialState, s) for s in ("COMPLETE", "PRUNED", "RUNNING", "WAITING"))
-    return study.get_trials(deepcopy=False, states=states)
+    state = optuna.trial.TrialState
+    return study.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED, state.RUNNING, state.WAITING))
 
 
 def grid_open(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
