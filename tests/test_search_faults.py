@@ -361,3 +361,17 @@ def test_workers_with_a_study_budget_stop_together_at_that_many_trials(tmp_path)
     found = trials(sweep)
     assert len(found) == 6 and len(states(found, TrialState.COMPLETE)) == 6
     assert all("The study holds 6 trials (hydra.sweeper.study_trials)" in w.stdout + w.stderr for w in done)
+
+
+def test_a_study_budget_after_a_kill_counts_the_retry_not_the_dead_trial(tmp_path):
+    """study_trials with a kill and a restart: the dead trial (FAIL) does not count, its retry does and runs first,
+    and the study ends with the budget of finished trials."""
+    sweep = tmp_path / "sweep"
+    budget = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", "hydra.sweeper.study_trials=3"]
+    assert search(sweep, *budget, die_in="1_").returncode == -9
+    time.sleep(GRACE + 0.5)
+    restarted = search(sweep, *budget)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    found = trials(sweep)
+    assert [t.state for t in found] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert found[2].user_attrs["retry_of"] == 1 and found[2].params == found[1].params
