@@ -159,6 +159,13 @@ def workers(sweep_dir: Path, count: int, *args: str) -> list[subprocess.Complete
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=1800), *p.communicate()) for p in started]
 
 
+def worker(sweep_dir: Path, *args: str, nap: float) -> subprocess.Popen:
+    """One worker of the objective app's search, started and not waited for, its jobs napping `nap` seconds."""
+    command = [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]
+    env = {**os.environ, "OBJECTIVE_NAP": str(nap)}
+    return subprocess.Popen(command, cwd=APPS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
 def starts(sweep_dir: Path) -> list[str]:
     """The job dirs in the order their jobs started (a dir twice: run twice)."""
     lines = (sweep_dir / "jobs.log").read_text().splitlines()
@@ -375,3 +382,39 @@ def test_a_study_budget_after_a_kill_counts_the_retry_not_the_dead_trial(tmp_pat
     found = trials(sweep)
     assert [t.state for t in found] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     assert found[2].user_attrs["retry_of"] == 1 and found[2].params == found[1].params
+
+
+def test_a_study_budget_runs_the_retry_of_a_dead_workers_last_trial(tmp_path):
+    """The kill falls on the budget's last trial: its retry is queued when the study has its budget in finished and
+    queued trials; the restart runs it (a queued trial is not counted as run) and the study ends with no trial left
+    WAITING."""
+    sweep = tmp_path / "sweep"
+    budget = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", "hydra.sweeper.study_trials=2"]
+    assert search(sweep, *budget, die_in="1_").returncode == -9
+    time.sleep(GRACE + 0.5)
+    restarted = search(sweep, *budget)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    found = trials(sweep)
+    assert [t.state for t in found] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert found[2].user_attrs["retry_of"] == 1 and found[2].params == found[1].params
+
+
+def test_workers_confirm_the_same_top_k_after_the_last_trial_of_the_budget(tmp_path):
+    """A worker that finds the study budget taken while another worker's trial still runs waits for it, so that
+    both confirm the study's final top k: no confirmation job starts before the last trial ends, and only top_k
+    configurations are confirmed (before: the faster worker confirmed the top k of its moment, the slower one the
+    final top k, up to 2 x top_k configurations)."""
+    sweep = tmp_path / "sweep"
+    args = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", "hydra.sweeper.study_trials=6",
+            "hydra.sweeper.confirm.top_k=2", "hydra.sweeper.confirm.seeds=[0]"]  # fmt: skip
+    started = [worker(sweep, *args, nap=0.05), worker(sweep, *args, nap=3.0)]
+    done = [subprocess.CompletedProcess(p.args, p.wait(timeout=600), *p.communicate()) for p in started]
+    for ended in done:
+        assert ended.returncode == 0, ended.stderr[-3000:]
+    lines = [line.split() for line in (sweep / "jobs.log").read_text().splitlines()]
+    last_trial_end = max(i for i, (event, job, _) in enumerate(lines) if event == "end" and job[0].isdigit())
+    first_confirm = min(i for i, (event, job, _) in enumerate(lines) if job.startswith("confirm_"))
+    assert first_confirm > last_trial_end
+    confirmed = {job for event, job, _ in lines if event == "start" and job.startswith("confirm_")}
+    assert len(confirmed) == 2 and len({job.split("_")[1] for job in confirmed}) == 2
+    assert "waiting for trials" in done[0].stdout + done[0].stderr

@@ -7,7 +7,8 @@ in the worker's process) once that job has started, the first time only (`<sweep
 it); through the environment, so that the worker's command is the same before and after the kill. Another:
 OBJECTIVE_DIE_DRAWING=<trial number> with `hydra.sweeper.custom_search_space=objective.die_while_drawing` kills
 the worker once that trial has drawn its parameters, before its job dir is named (once, `died_drawing_<number>`).
-A job whose dir
+OBJECTIVE_NAP=<seconds> replaces `nap` without an override, so that one worker's jobs can be slower than
+another's while their confirmation jobs keep the same names. A job whose dir
 holds a result.json returns that value without running again, as train.py's jobs do in a restarted sweep.
 Like a train.py job it records metrics.json (`val/value`), which tunelab's sweep summary reads; a job with
 `x=fail_x` and `seed=fail_seed` diverges (status failed, value NaN).
@@ -54,7 +55,7 @@ def objective(cfg: DictConfig) -> float:
         if not marker.exists():
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
-    time.sleep(float(cfg.nap))
+    time.sleep(float(os.environ.get("OBJECTIVE_NAP") or cfg.nap))  # a slower worker, same command line
     diverged = cfg.x == cfg.fail_x and cfg.seed == cfg.fail_seed
     value = float("nan") if diverged else float(cfg.x) ** 2 + float(cfg.y)
     overrides = list(hydra_cfg.overrides.task)

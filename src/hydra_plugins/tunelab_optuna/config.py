@@ -129,7 +129,7 @@ class OptunaSweeperConf:
     storage: str | None = None  # null: in memory; a journal file path or an RDB URL (sqlite:///x.db)
     study_name: str | None = None  # null: Optuna names it
     n_trials: int = 20  # trials this invocation adds (a resume or another worker adds its own)
-    study_trials: int | None = None  # tunelab's own: no trial asked once the study holds this many (null: no cap)
+    study_trials: int | None = None  # tunelab's own: no trial asked once this many ran or run (null: no cap)
     n_jobs: int = 2  # trials asked and launched together
     max_failure_rate: float = 0.0  # the search stops once more than this share of its trials failed
     params: dict[str, Any] | None = None  # key: search space (choice, range, interval, tag(log, ...)) or value

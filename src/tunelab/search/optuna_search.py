@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ class OptunaSearch:
         confirm = confirm or {}
         self.top_k, self.seeds = int(confirm.get("top_k", 0)), list(confirm.get("seeds") or [])
         self.job_dirs: dict[int, str] = {}  # trial number: its job dir below the sweep dir
+        self.waiting = False  # whether this worker said it waits for others' trials (others_running)
         self.stream: int | None = None  # the number of this process's first trial (samplers.py)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -154,6 +156,8 @@ class OptunaSearch:
                 size = min(self.n_jobs, self.n_trials - added)
                 if self.study_trials is not None:  # a budget of the whole study: workers end together
                     size = min(size, self.study_trials - len(counted(study)))
+                    if size <= 0 and self.top_k and self.others_running(study):
+                        continue  # their results may change the top k: all workers confirm the same final ones
                     if size <= 0:
                         log.info(f"The study holds {self.study_trials} trials (hydra.sweeper.study_trials)")
                         break
@@ -209,6 +213,20 @@ class OptunaSearch:
                     ran = trial.number in told
                     release(self.claims, point_claims[trial.number], self.heartbeat, value[0] if value else None, ran)
         return len(trials), failures
+
+    def others_running(self, study: optuna.Study) -> bool:
+        """Whether other workers still run trials of the study; if so, wait a little before saying it (this worker
+        has none running). Each wait is short, so the caller's loop notices a dead worker's trial (leases.py)
+        and runs its retry here, within the budget."""
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        if running:
+            if not self.waiting:
+                numbers = ", ".join(str(t.number) for t in running)
+                log.info(f"The study holds its {self.study_trials} trials; waiting for trials {numbers} of other "
+                         "workers before confirming")  # fmt: skip
+            self.waiting = True
+            time.sleep(min(self.heartbeat_interval, 5.0))
+        return bool(running)
 
     def claim_point(self, study: optuna.Study, trial: optuna.Trial) -> int | None:
         """Claim a grid trial's point (claims.py); when another worker holds it (two asked at once, and the
@@ -354,10 +372,11 @@ def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
 
 
 def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The trials a study budget counts: finished, running (any worker's) and queued; not the failed ones, whose
-    retries count instead."""
+    """The trials a study budget counts: finished and running (any worker's); not the failed ones, whose retries
+    count instead once they run, and not the queued ones, which a worker must still run (a dead worker's last
+    trial, queued again when the study had its budget, would otherwise never run)."""
     state = optuna.trial.TrialState
-    return study.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED, state.RUNNING, state.WAITING))
+    return study.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED, state.RUNNING))
 
 
 def grid_open(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
