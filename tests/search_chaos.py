@@ -1,8 +1,8 @@
 """Fault injection for searches: workers started together on one study, killed (SIGKILL) at random moments,
 started again, then one clean worker run to the end; afterwards the invariants a search promises are checked.
 
-A scenario is drawn from its seed (sampler, workers, kills, confirmation, naps), so a failing one replays with
-the same choices (the moments a kill lands on still depend on the machine's timing). The objective is
+A scenario is drawn from its seed (sampler, workers, kills, confirmation, naps, a study budget), so a failing
+one replays with the same choices (the moments a kill lands on still depend on the machine's timing). The objective is
 tests/optuna_apps/objective.py (no torch). Run many at once with
 
     python tests/search_chaos.py --scenarios 200 --storage journal sqlite postgres
@@ -47,6 +47,7 @@ class Scenario:
     n_trials: list[list[int]]  # per round, per worker
     confirm: bool  # the 2 best configurations again on seeds 0 and 1
     nap: float  # seconds each job sleeps
+    budget: int | None  # hydra.sweeper.study_trials (not on a grid, whose points are its budget)
 
     @classmethod
     def draw(cls, seed: int, storage: str) -> Scenario:
@@ -55,7 +56,9 @@ class Scenario:
         kills = [[rng.uniform(0.5, 4.0) if rng.random() < 0.5 else None for _ in range(workers)] for _ in range(rounds)]
         n_trials = [[rng.randint(1, 3) for _ in range(workers)] for _ in range(rounds)]
         sampler, confirm = rng.choice(["grid", "tpe", "random"]), rng.random() < 0.5
-        return cls(seed, storage, sampler, workers, rounds, kills, n_trials, confirm, rng.choice([0.05, 0.3, 0.8]))
+        nap = rng.choice([0.05, 0.3, 0.8])
+        budget = rng.randint(2, 5) if sampler != "grid" and rng.random() < 0.5 else None  # drawn last: the
+        return cls(seed, storage, sampler, workers, rounds, kills, n_trials, confirm, nap, budget)  # rest as before
 
 
 def worker_args(scenario: Scenario, sweep_dir: Path, url: str, n_trials: int) -> list[str]:
@@ -65,6 +68,8 @@ def worker_args(scenario: Scenario, sweep_dir: Path, url: str, n_trials: int) ->
         args += [f"hydra/sweeper/sampler={scenario.sampler}", f"hydra.sweeper.sampler.seed={scenario.seed}"]
     if scenario.confirm:
         args += ["hydra.sweeper.confirm.top_k=2", "hydra.sweeper.confirm.seeds=[0,1]"]
+    if scenario.budget is not None:
+        args += [f"hydra.sweeper.study_trials={scenario.budget}"]
     return args
 
 
@@ -95,7 +100,8 @@ def run(scenario: Scenario, root: Path, url: str) -> list[str]:
             time.sleep(GRACE + 0.5)  # the dead workers' trials and claims are noticed
     study = load(url)
     open_trials = len(study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))) if study else 0
-    final = start(worker_args(scenario, sweep_dir, url, open_trials + (8 if scenario.sampler == "grid" else 1)), log)
+    extra = 8 if scenario.sampler == "grid" else scenario.budget or 1  # a budget: the clean worker fills it
+    final = start(worker_args(scenario, sweep_dir, url, open_trials + extra), log)
     if final.wait(timeout=600) != 0:
         return [f"the clean worker ended with status {final.returncode} (see {log})"]
     return violations(scenario, sweep_dir, url, killed)
@@ -153,6 +159,17 @@ def dead_trials_retried(scenario: Scenario, sweep_dir: Path, trials: Trials, kil
             if retry is None or retry.state != TrialState.COMPLETE or retry.params != wanted:
                 lost.append(trial.number)
     return [f"dead trials whose parameters no retry completed: {lost}"] if lost else []
+
+
+def budget_kept(scenario: Scenario, sweep_dir: Path, trials: Trials, killed: set[int]) -> list[str]:
+    """With a study budget the study ends with at least that many finished trials (the clean worker fills it) and
+    at most one more per worker that asked at the same moment as another."""
+    if scenario.budget is None:
+        return []
+    finished = len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)])
+    if scenario.budget <= finished <= scenario.budget + scenario.workers - 1:
+        return []
+    return [f"{finished} finished trials for a study budget of {scenario.budget}"]
 
 
 def job_events(sweep_dir: Path) -> list[tuple[str, str, int]]:
@@ -231,6 +248,7 @@ CHECKS: list[Callable[[Scenario, Path, Trials, set[int]], list[str]]] = [
     nothing_left_open,
     grid_complete_once,
     dead_trials_retried,
+    budget_kept,
     no_dir_run_twice_at_once,
     confirmations_once,
     records_match,

@@ -24,10 +24,11 @@ def play(seed: int, storage: str, root: Path, postgres) -> list[str]:
     return run(scenario, root, url)
 
 
-@pytest.mark.parametrize(("seed", "storage"), [(25, "journal"), (23, "postgres")])
+@pytest.mark.parametrize(("seed", "storage"), [(25, "journal"), (23, "postgres"), (7, "sqlite")])
 def test_a_scenario_keeps_every_invariant(seed, storage, tmp_path, request):
     """Seed 25: two workers on a grid, one killed, confirmation on; 23: two TPE workers both killed within 2 s,
-    confirmation on, on PostgreSQL."""
+    confirmation on, on PostgreSQL; 7: two random-sampler workers, one killed, a study budget of 2, confirmation
+    on, on SQLite."""
     postgres = request.getfixturevalue("postgres") if storage == "postgres" else None
     assert play(seed, storage, tmp_path / "scenario", postgres) == []
 
