@@ -57,8 +57,9 @@ class Scenario:
         n_trials = [[rng.randint(1, 3) for _ in range(workers)] for _ in range(rounds)]
         sampler, confirm = rng.choice(["grid", "tpe", "random"]), rng.random() < 0.5
         nap = rng.choice([0.05, 0.3, 0.8])
-        budget = rng.randint(2, 5) if sampler != "grid" and rng.random() < 0.5 else None  # drawn last: the
-        return cls(seed, storage, sampler, workers, rounds, kills, n_trials, confirm, nap, budget)  # rest as before
+        # drawn last, so that every other choice of a seed is the one it had before budgets were drawn
+        budget = rng.randint(2, 5) if sampler != "grid" and rng.random() < 0.5 else None
+        return cls(seed, storage, sampler, workers, rounds, kills, n_trials, confirm, nap, budget)
 
 
 def worker_args(scenario: Scenario, sweep_dir: Path, url: str, n_trials: int) -> list[str]:

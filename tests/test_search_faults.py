@@ -31,9 +31,13 @@ GRACE = 1.5  # objective.yaml's grace_period: a dead worker's trial is noticed a
 def search(sweep_dir: Path, *args: str, die_in: str = "", die_drawing: str = "") -> subprocess.CompletedProcess:
     """One worker of the objective app's search on `sweep_dir`; `die_in`: killed once that job dir's job starts;
     `die_drawing`: killed once that trial number has drawn its parameters (with objective.die_while_drawing)."""
-    command = [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]
     env = {**os.environ, "OBJECTIVE_DIE_IN": die_in, "OBJECTIVE_DIE_DRAWING": die_drawing}
-    return subprocess.run(command, cwd=APPS, capture_output=True, text=True, timeout=1800, env=env)
+    return subprocess.run(command(sweep_dir, *args), cwd=APPS, capture_output=True, text=True, timeout=1800, env=env)
+
+
+def command(sweep_dir: Path, *args: str) -> list[str]:
+    """The objective app's search on `sweep_dir` as a worker's command line."""
+    return [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]
 
 
 def trials(sweep_dir: Path, storage: str | None = None) -> list[optuna.trial.FrozenTrial]:
@@ -150,20 +154,15 @@ def test_two_retries_of_one_dead_trial_run_it_once(tmp_path):
     assert starts(sweep).count(dead.system_attrs["tunelab:job_dir"]) == 2  # killed, then the one retry
 
 
-def workers(sweep_dir: Path, count: int, *args: str) -> list[subprocess.CompletedProcess]:
-    """`count` workers of the objective app's search on `sweep_dir`, started together."""
-    command = [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]
-    started = [subprocess.Popen(command, cwd=APPS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
-    started += [subprocess.Popen(command, cwd=APPS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for _ in range(count - 1)]  # fmt: skip
+def workers(
+    sweep_dir: Path, count: int, *args: str, naps: list[float] | None = None
+) -> list[subprocess.CompletedProcess]:
+    """`count` workers of the objective app's search on `sweep_dir`, started together; `naps`: each worker's job
+    length in seconds (objective.py's OBJECTIVE_NAP, the command line the same), else the config's `nap`."""
+    envs = [{**os.environ, "OBJECTIVE_NAP": str(nap)} for nap in naps] if naps else [None] * count
+    started = [subprocess.Popen(command(sweep_dir, *args), cwd=APPS, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env) for env in envs]  # fmt: skip
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=1800), *p.communicate()) for p in started]
-
-
-def worker(sweep_dir: Path, *args: str, nap: float) -> subprocess.Popen:
-    """One worker of the objective app's search, started and not waited for, its jobs napping `nap` seconds."""
-    command = [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]
-    env = {**os.environ, "OBJECTIVE_NAP": str(nap)}
-    return subprocess.Popen(command, cwd=APPS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def starts(sweep_dir: Path) -> list[str]:
@@ -370,32 +369,20 @@ def test_workers_with_a_study_budget_stop_together_at_that_many_trials(tmp_path)
     assert all("The study holds 6 trials (hydra.sweeper.study_trials)" in w.stdout + w.stderr for w in done)
 
 
-def test_a_study_budget_after_a_kill_counts_the_retry_not_the_dead_trial(tmp_path):
+@pytest.mark.parametrize("budget", [3, 2])
+def test_a_study_budget_after_a_kill_counts_the_retry_not_the_dead_trial(tmp_path, budget):
     """study_trials with a kill and a restart: the dead trial (FAIL) does not count, its retry does and runs first,
-    and the study ends with the budget of finished trials."""
+    and the study ends with the budget of finished trials. With a budget of 2 the kill falls on the budget's last
+    trial: its retry is queued when the study has its budget in finished and queued trials, and still runs (a
+    queued trial is not counted as run; before, it was left WAITING)."""
     sweep = tmp_path / "sweep"
-    budget = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", "hydra.sweeper.study_trials=3"]
-    assert search(sweep, *budget, die_in="1_").returncode == -9
+    args = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", f"hydra.sweeper.study_trials={budget}"]
+    assert search(sweep, *args, die_in="1_").returncode == -9
     time.sleep(GRACE + 0.5)
-    restarted = search(sweep, *budget)
+    restarted = search(sweep, *args)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     found = trials(sweep)
-    assert [t.state for t in found] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
-    assert found[2].user_attrs["retry_of"] == 1 and found[2].params == found[1].params
-
-
-def test_a_study_budget_runs_the_retry_of_a_dead_workers_last_trial(tmp_path):
-    """The kill falls on the budget's last trial: its retry is queued when the study has its budget in finished and
-    queued trials; the restart runs it (a queued trial is not counted as run) and the study ends with no trial left
-    WAITING."""
-    sweep = tmp_path / "sweep"
-    budget = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", "hydra.sweeper.study_trials=2"]
-    assert search(sweep, *budget, die_in="1_").returncode == -9
-    time.sleep(GRACE + 0.5)
-    restarted = search(sweep, *budget)
-    assert restarted.returncode == 0, restarted.stderr[-3000:]
-    found = trials(sweep)
-    assert [t.state for t in found] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert [t.state for t in found] == [TrialState.COMPLETE, TrialState.FAIL] + [TrialState.COMPLETE] * (budget - 1)
     assert found[2].user_attrs["retry_of"] == 1 and found[2].params == found[1].params
 
 
@@ -407,8 +394,7 @@ def test_workers_confirm_the_same_top_k_after_the_last_trial_of_the_budget(tmp_p
     sweep = tmp_path / "sweep"
     args = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", "hydra.sweeper.study_trials=6",
             "hydra.sweeper.confirm.top_k=2", "hydra.sweeper.confirm.seeds=[0]"]  # fmt: skip
-    started = [worker(sweep, *args, nap=0.05), worker(sweep, *args, nap=3.0)]
-    done = [subprocess.CompletedProcess(p.args, p.wait(timeout=600), *p.communicate()) for p in started]
+    done = workers(sweep, 2, *args, naps=[0.05, 3.0])
     for ended in done:
         assert ended.returncode == 0, ended.stderr[-3000:]
     lines = [line.split() for line in (sweep / "jobs.log").read_text().splitlines()]

@@ -96,7 +96,7 @@ class OptunaSearch:
         confirm = confirm or {}
         self.top_k, self.seeds = int(confirm.get("top_k", 0)), list(confirm.get("seeds") or [])
         self.job_dirs: dict[int, str] = {}  # trial number: its job dir below the sweep dir
-        self.waiting = False  # whether this worker said it waits for others' trials (others_running)
+        self.waiting = False  # whether this worker said it waits for others' trials (waited_for_others)
         self.stream: int | None = None  # the number of this process's first trial (samplers.py)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -156,7 +156,7 @@ class OptunaSearch:
                 size = min(self.n_jobs, self.n_trials - added)
                 if self.study_trials is not None:  # a budget of the whole study: workers end together
                     size = min(size, self.study_trials - len(counted(study)))
-                    if size <= 0 and self.top_k and self.others_running(study):
+                    if size <= 0 and self.top_k and self.waited_for_others(study):
                         continue  # their results may change the top k: all workers confirm the same final ones
                     if size <= 0:
                         log.info(f"The study holds {self.study_trials} trials (hydra.sweeper.study_trials)")
@@ -214,10 +214,10 @@ class OptunaSearch:
                     release(self.claims, point_claims[trial.number], self.heartbeat, value[0] if value else None, ran)
         return len(trials), failures
 
-    def others_running(self, study: optuna.Study) -> bool:
-        """Whether other workers still run trials of the study; if so, wait a little before saying it (this worker
-        has none running). Each wait is short, so the caller's loop notices a dead worker's trial (leases.py)
-        and runs its retry here, within the budget."""
+    def waited_for_others(self, study: optuna.Study) -> bool:
+        """Wait a little if other workers still run trials of the study (this worker has none running), and say
+        whether it did. Each wait is short, so the caller's loop, asking again, notices a dead worker's trial
+        (leases.py) and runs its retry here, within the budget."""
         running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         if running:
             if not self.waiting:
