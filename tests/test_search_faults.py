@@ -386,6 +386,26 @@ def test_a_study_budget_after_a_kill_counts_the_retry_not_the_dead_trial(tmp_pat
     assert found[2].user_attrs["retry_of"] == 1 and found[2].params == found[1].params
 
 
+def test_a_dead_trials_retry_runs_though_other_workers_filled_the_budget_since(tmp_path):
+    """Found by the fault injection in CI (seed 181: three workers asked at once for a budget of two, one died):
+    the dead trial's retry was queued when the other workers' trials had filled the budget, so no worker ran it
+    and it was left WAITING. The budget admitted the dead trial, so its retry runs whatever the budget says."""
+    sweep = tmp_path / "sweep"
+    args = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", "hydra.sweeper.study_trials=2"]
+    assert search(sweep, *args, die_in="0_").returncode == -9
+    study = optuna.load_study(study_name="search", storage=open_storage(str(sweep / "optuna.journal")))
+    (dead,) = study.trials
+    for value in (1.0, 2.0):  # what two workers that asked beside the dead one finished meanwhile
+        study.add_trial(optuna.trial.create_trial(params=dead.params, distributions=dead.distributions, value=value))
+    time.sleep(GRACE + 0.5)
+    restarted = search(sweep, *args)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    found = trials(sweep)
+    assert [t.state for t in found] == [TrialState.FAIL] + [TrialState.COMPLETE] * 3
+    assert found[3].user_attrs["retry_of"] == 0 and found[3].params == dead.params
+    assert "The study holds 2 trials" in restarted.stdout + restarted.stderr
+
+
 def test_workers_confirm_the_same_top_k_after_the_last_trial_of_the_budget(tmp_path):
     """A worker that finds the study budget taken while another worker's trial still runs waits for it, so that
     both confirm the study's final top k: no confirmation job starts before the last trial ends, and only top_k

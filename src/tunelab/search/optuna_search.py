@@ -155,7 +155,7 @@ class OptunaSearch:
                     recover_dead_trials(self.claims, self.grace_period, requeue=False)
                 size = min(self.n_jobs, self.n_trials - added)
                 if self.study_trials is not None:  # a budget of the whole study: workers end together
-                    size = min(size, self.study_trials - len(counted(study)))
+                    size = min(size, max(self.study_trials - len(counted(study)), len(queued(study))))
                     if size <= 0 and self.top_k and self.waited_for_others(study):
                         continue  # their results may change the top k: all workers confirm the same final ones
                     if size <= 0:
@@ -373,10 +373,15 @@ def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
 
 def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The trials a study budget counts: finished and running (any worker's); not the failed ones, whose retries
-    count instead once they run, and not the queued ones, which a worker must still run (a dead worker's last
-    trial, queued again when the study had its budget, would otherwise never run)."""
+    count instead once they run."""
     state = optuna.trial.TrialState
     return study.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED, state.RUNNING))
+
+
+def queued(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's queued trials (dead workers' retries): run whatever the budget says. The budget let their dead
+    trials start, and other workers may have filled it since (three asked at once for a budget of two, one died)."""
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
 
 
 def grid_open(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
