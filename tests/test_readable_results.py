@@ -179,21 +179,26 @@ def name(item) -> str:
     return item.key or ".".join(item.nested_key)
 
 
-def test_an_offline_wandb_run_holds_metrics_hparams_and_figures(tmp_path):
+def test_each_job_of_a_multirun_has_an_offline_wandb_run_with_its_metrics_hparams_and_figures(tmp_path):
+    """Each job of an in-process multirun ends its W&B run: before, Lightning's WandbLogger reused the open run,
+    so the second job logged into the first one's (one run file for two jobs)."""
     pytest.importorskip("wandb")
-    result = run_train(["logger=wandb", *QUICK, f"paths.log_dir={tmp_path}"], cwd=tmp_path)
+    result = run_app(["-m", "logger=wandb", *QUICK, "optimizer.lr=0.001,0.002", f"paths.log_dir={tmp_path}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    (summary,) = tmp_path.rglob("metrics.json")
-    (run_file,) = summary.parent.glob("wandb/offline-run-*/run-*.wandb")
-    records = wandb_records(run_file)
-    (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
-    assert run.project == "train" and run.display_name.endswith(f" @ {summary.parent.name}")
-    config = {name(i): json.loads(i.value_json) for r in records if r.HasField("config") for i in r.config.update}
-    assert config["optimizer"] == "adam" and config["optimizer/lr"] == 0.001 and config["data/seq_len"] == 24
-    logged = {name(i): json.loads(i.value_json) for r in records if r.HasField("history") for i in r.history.item}
-    tested = json.loads(summary.read_text())["metrics"]["test/mse"]
-    assert logged["test/mse"] == pytest.approx(tested) and "val/mse" in logged  # the numbers of metrics.json
-    assert list(run_file.parent.glob("files/media/images/test/forecast_*.png"))  # the figure
+    summaries = sorted(tmp_path.rglob("metrics.json"))
+    assert len(summaries) == 2
+    for summary, lr in zip(summaries, (0.001, 0.002), strict=True):
+        (run_file,) = summary.parent.glob("wandb/offline-run-*/run-*.wandb")
+        records = wandb_records(run_file)
+        (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+        where = f"{summary.parent.parent.name}/{summary.parent.name}"  # what the run varies, and its dir
+        assert run.project == "train" and run.display_name == f"optimizer.lr={lr} @ {where}"
+        config = {name(i): json.loads(i.value_json) for r in records if r.HasField("config") for i in r.config.update}
+        assert config["optimizer"] == "adam" and config["optimizer/lr"] == lr and config["data/seq_len"] == 24
+        logged = {name(i): json.loads(i.value_json) for r in records if r.HasField("history") for i in r.history.item}
+        tested = json.loads(summary.read_text())["metrics"]["test/mse"]
+        assert logged["test/mse"] == pytest.approx(tested) and "val/mse" in logged  # the numbers of metrics.json
+        assert list(run_file.parent.glob("files/media/images/test/forecast_*.png"))  # the figure
 
 
 @pytest.mark.slow(reason="two processes with W&B (25 s)")

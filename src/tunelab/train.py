@@ -14,7 +14,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelSummary, ProgressBar
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from tunelab.errors import UserError
@@ -94,6 +94,17 @@ def assemble(cfg: DictConfig) -> Job:
 
 
 def fit_and_test(cfg: DictConfig, job: Job) -> dict[str, float]:
+    """fit_test_and_record, then end the job's logger runs (close_loggers), as failed when something raised."""
+    try:
+        metrics = fit_test_and_record(cfg, job)
+    except BaseException:
+        close_loggers(job.loggers, exit_code=1)
+        raise
+    close_loggers(job.loggers, exit_code=0)
+    return metrics
+
+
+def fit_test_and_record(cfg: DictConfig, job: Job) -> dict[str, float]:
     """Fit, then validate and test the best checkpoint; write metrics.json and the HPARAMS entry."""
     trainer, model, datamodule, pruning = job.trainer, job.model, job.datamodule, job.pruning
     fit_started, first_epoch = time.perf_counter(), trainer.current_epoch
@@ -194,6 +205,16 @@ def build_loggers(group: Mapping | None, continuing: bool) -> list[Logger]:
     """The `logger` group; a run that continues from a checkpoint logs into the MLflow run it started."""
     nodes = with_target(group)
     return [instantiate(n, run_id=started_run_id(n)) if continuing and is_mlflow(n) else instantiate(n) for n in nodes]
+
+
+def close_loggers(loggers: list[Logger], exit_code: int) -> None:
+    """End this job's W&B run, which outlives the trainer in the process (`wandb.run`): Lightning's WandbLogger
+    reuses an open run, so the next job of an in-process multirun logged into this one. Finishing also writes
+    an offline run's file whole before the job returns."""
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb  # only where a W&B logger ran: wandb is an optional extra
+
+        wandb.finish(exit_code=exit_code)
 
 
 def instantiate_each(group: Mapping | None) -> list[Callback | Logger]:
