@@ -406,6 +406,24 @@ def test_a_dead_trials_retry_runs_though_other_workers_filled_the_budget_since(t
     assert "The study holds 2 trials" in restarted.stdout + restarted.stderr
 
 
+def test_a_second_retry_of_one_dead_trial_adds_no_trial_to_a_full_budget(tmp_path):
+    """Two retries of one dead trial queued (above) when the study's budget is full: the first runs, the second
+    fails unrun, and no fresh trial is drawn in its place (before, one was: a trial over the budget)."""
+    sweep = tmp_path / "sweep"
+    args = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", "hydra.sweeper.study_trials=2"]
+    assert search(sweep, *args, die_in="1_").returncode == -9
+    study, dead = fail_as_dead(sweep)
+    for _ in range(2):
+        study.enqueue_trial(dead.params, user_attrs={"retry_of": dead.number})
+    study.add_trial(optuna.trial.create_trial(params=dead.params, distributions=dead.distributions, value=1.0))
+    restarted = search(sweep, *args)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    found = trials(sweep)
+    assert [t.state for t in found] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL,
+                                        TrialState.COMPLETE]  # fmt: skip
+    assert found[2].params == dead.params and found[3].user_attrs["error"].startswith("not run: trial 2")
+
+
 def test_workers_confirm_the_same_top_k_after_the_last_trial_of_the_budget(tmp_path):
     """A worker that finds the study budget taken while another worker's trial still runs waits for it, so that
     both confirm the study's final top k: no confirmation job starts before the last trial ends, and only top_k

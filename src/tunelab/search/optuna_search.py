@@ -189,6 +189,8 @@ class OptunaSearch:
         try:
             for _ in range(size):
                 trial = self.ask(study)
+                if trial is None:
+                    break
                 if self.grid is not None:
                     claim_id = self.claim_point(study, trial)
                     if claim_id is None:
@@ -213,6 +215,10 @@ class OptunaSearch:
                     ran = trial.number in told
                     release(self.claims, point_claims[trial.number], self.heartbeat, value[0] if value else None, ran)
         return len(trials), failures
+
+    def budget_taken(self, study: optuna.Study) -> bool:
+        """Whether the study holds its budget (`study_trials`) of finished and running trials; never without one."""
+        return self.study_trials is not None and len(counted(study)) >= self.study_trials
 
     def waited_for_others(self, study: optuna.Study) -> bool:
         """Wait a little if other workers still run trials of the study (this worker has none running), and say
@@ -294,12 +300,15 @@ class OptunaSearch:
             where = f"hydra.sweeper.custom_search_space: {self.custom_search_space}"
             raise UserError(f"{where} is no function this app can import ({message})") from err
 
-    def ask(self, study: optuna.Study) -> optuna.Trial:
+    def ask(self, study: optuna.Study) -> optuna.Trial | None:
         """A new trial with its parameters drawn: from `space`, then from `custom_search_space`. A retry that
-        another retry of the same dead trial precedes (two workers queued one each) fails unrun (leases.py)."""
+        another retry of the same dead trial precedes (two workers queued one each) fails unrun (leases.py); in
+        its place comes the next trial, or none (None) when a study budget is full and nothing else is queued."""
         trial = self.next_trial(study)
         while (earlier := earlier_retry(study, trial)) is not None:
             fail(study, trial, f"not run: trial {earlier} retries trial {trial.user_attrs[RETRY_OF]} already")
+            if self.budget_taken(study) and not queued(study):
+                return None
             trial = self.next_trial(study)
         self.heartbeat.add(trial._trial_id)
         try:
