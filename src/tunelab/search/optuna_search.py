@@ -223,7 +223,7 @@ class OptunaSearch:
     def waited_for_others(self, study: optuna.Study) -> bool:
         """Wait a little if other workers still run trials of the study (this worker has none running), and say
         whether it did. Each wait is short, so the caller's loop, asking again, notices a dead worker's trial
-        (leases.py) and runs its retry here, within the budget."""
+        (leases.py) and runs its retry here."""
         running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         if running:
             if not self.waiting:
