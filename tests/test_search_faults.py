@@ -40,9 +40,13 @@ def command(sweep_dir: Path, *args: str) -> list[str]:
     return [sys.executable, str(APPS / "objective.py"), "-m", f"hydra.sweep.dir={sweep_dir}", *args]
 
 
+def load(sweep_dir: Path, storage: str | None = None) -> optuna.Study:
+    """The objective app's study: in the sweep dir's journal file, or in `storage`."""
+    return optuna.load_study(study_name="search", storage=open_storage(storage or str(sweep_dir / "optuna.journal")))
+
+
 def trials(sweep_dir: Path, storage: str | None = None) -> list[optuna.trial.FrozenTrial]:
-    url = storage or str(sweep_dir / "optuna.journal")
-    return optuna.load_study(study_name="search", storage=open_storage(url)).trials
+    return load(sweep_dir, storage).trials
 
 
 def states(found: list[optuna.trial.FrozenTrial], state: TrialState) -> list[optuna.trial.FrozenTrial]:
@@ -112,7 +116,7 @@ def test_a_tpe_search_restarted_after_a_kill_runs_the_retry_first(tmp_path):
 def fail_as_dead(sweep_dir: Path) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
     """Fail the killed worker's RUNNING trial as a recovering worker does, then stop (as if killed before it
     queued the retry); return the study and that trial."""
-    study = optuna.load_study(study_name="search", storage=open_storage(str(sweep_dir / "optuna.journal")))
+    study = load(sweep_dir)
     (dead,) = [t for t in study.trials if t.state == TrialState.RUNNING]
     study._storage.set_trial_user_attr(dead._trial_id, "error", "its worker stopped: no heartbeat for 2 s")
     study._storage.set_trial_state_values(dead._trial_id, TrialState.FAIL)
@@ -393,7 +397,7 @@ def test_a_dead_trials_retry_runs_though_other_workers_filled_the_budget_since(t
     sweep = tmp_path / "sweep"
     args = ["hydra/sweeper/sampler=random", "hydra.sweeper.n_trials=100", "hydra.sweeper.study_trials=2"]
     assert search(sweep, *args, die_in="0_").returncode == -9
-    study = optuna.load_study(study_name="search", storage=open_storage(str(sweep / "optuna.journal")))
+    study = load(sweep)
     (dead,) = study.trials
     for value in (1.0, 2.0):  # what two workers that asked beside the dead one finished meanwhile
         study.add_trial(optuna.trial.create_trial(params=dead.params, distributions=dead.distributions, value=value))
