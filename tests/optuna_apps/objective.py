@@ -25,6 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from tunelab.training.hydra_hooks.versions import VERSION_BASE, trusted_targets
+from tunelab.training.run.run_files import write_json_atomic
 
 
 def die_while_drawing(cfg: DictConfig, trial) -> None:
@@ -61,8 +62,10 @@ def objective(cfg: DictConfig) -> float:
     overrides = list(hydra_cfg.overrides.task)
     status = {"status": "failed", "error": "diverged"} if diverged else {"status": "ok"}
     metrics = {**status, "metrics": {"val/value": value}, "optimized_metric": "val/value"}
-    (job_dir / "metrics.json").write_text(json.dumps(metrics))
-    (job_dir / "result.json").write_text(json.dumps({"overrides": overrides, "value": value}))
+    # atomic, as train.py writes its metrics.json: a kill mid-write must not leave a truncated result.json, which
+    # the retry in this dir would read as the job's result (and fail on)
+    write_json_atomic(job_dir / "metrics.json", metrics)
+    write_json_atomic(job_dir / "result.json", {"overrides": overrides, "value": value})
     log(sweep_dir, "end", job_dir.name)
     return value
 
