@@ -96,7 +96,7 @@ def run(scenario: Scenario, root: Path, url: str) -> list[str]:
         for worker in started:
             worker.wait(timeout=600)
             if worker.returncode not in (0, -signal.SIGKILL):
-                return [f"a worker ended with status {worker.returncode} (see {log})"]
+                return [f"a worker ended with status {worker.returncode}: {tail(log)}"]
         if killed:
             time.sleep(GRACE + 0.5)  # the dead workers' trials and claims are noticed
     study = load(url)
@@ -104,8 +104,13 @@ def run(scenario: Scenario, root: Path, url: str) -> list[str]:
     extra = 8 if scenario.sampler == "grid" else scenario.budget or 1  # a budget: the clean worker fills it
     final = start(worker_args(scenario, sweep_dir, url, open_trials + extra), log)
     if final.wait(timeout=600) != 0:
-        return [f"the clean worker ended with status {final.returncode} (see {log})"]
+        return [f"the clean worker ended with status {final.returncode}: {tail(log)}"]
     return violations(scenario, sweep_dir, url, killed)
+
+
+def tail(log: Path, lines: int = 20) -> str:
+    """The log's last lines, in the violation itself: CI's report shows it, CI's files are gone."""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def load(url: str) -> optuna.Study | None:
