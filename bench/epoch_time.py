@@ -3,7 +3,7 @@
     python bench/epoch_time.py --data-dir data                  # L = 96, 336, 720 on ETTh1 M96
 
 Rows, each built from conf/ exactly as `python train.py` builds the model and data:
-  (a) segment: `experiment=etth1_m96` (512-unit GRU over 24-step segments, parallel decoding, batch 256);
+  (a) segment: `experiment=etth1_m96_hand` (512-unit GRU over 24-step segments, parallel decoding, batch 256);
   (b) per-timestep: `experiment=etth1_lstm_m96` (64-unit LSTM over every step, batch 32);
   (c) segment at the same size: (b) with `seg_len=24`, parallel decoding and a channel embedding, so
       only the recurrence differs from (b);
@@ -33,17 +33,17 @@ from tunelab.train import build_data_and_task
 from tunelab.training.optim.optimizers import build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
-SEGMENT = "segment GRU-512 (etth1_m96)"
+SEGMENT = "segment GRU-512 (etth1_m96_hand)"
 STEP = "per-timestep LSTM-64 (etth1_lstm_m96)"
 SMALL = "segment LSTM-64 (etth1_lstm_m96, seg_len=24)"
 SAME_WIDTH = "per-timestep GRU-512"
 SEGMENTS = ["model.net.seg_len=24", "model.net.decoder=parallel", "model.net.channel_embedding=true"]
 PER_TIMESTEP = ["model.net.seg_len=0", "model.net.decoder=direct", "model.net.channel_embedding=false"]
 RECIPES = {
-    SEGMENT: ["experiment=etth1_m96"],
+    SEGMENT: ["experiment=etth1_m96_hand"],
     STEP: ["experiment=etth1_lstm_m96"],
     SMALL: ["experiment=etth1_lstm_m96", *SEGMENTS],
-    SAME_WIDTH: ["experiment=etth1_m96", *PER_TIMESTEP],
+    SAME_WIDTH: ["experiment=etth1_m96_hand", *PER_TIMESTEP],
 }
 
 

@@ -1,7 +1,7 @@
 """bf16 autocast against 32-bit on the CPU: the training step of the ETTh1 recipes at both precisions, side by side.
 
-    python bench/precision.py --data-dir data                      # etth1_m96 and etth1_s96, 1 torch thread
-    python bench/precision.py --data-dir data --threads 2 --recipes etth1_m96
+    python bench/precision.py --data-dir data                      # etth1_m96_hand and etth1_s96_hand, 1 torch thread
+    python bench/precision.py --data-dir data --threads 2 --recipes etth1_m96_hand
 
 Each recipe is built from conf/ as `python train.py experiment=<recipe>` builds it; a few training steps
 (forward and loss under the Trainer's own precision plugin, backward, Adam step: what
@@ -29,7 +29,7 @@ PRECISIONS = ("32-true", "bf16-mixed")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="folder holding ETT-small/")
-    parser.add_argument("--recipes", nargs="+", default=["etth1_m96", "etth1_s96"], help="experiment configs")
+    parser.add_argument("--recipes", nargs="+", default=["etth1_m96_hand", "etth1_s96_hand"], help="experiment configs")
     parser.add_argument("--seq-len", type=int, default=96, help="input length L of every recipe")
     parser.add_argument("--batches", type=int, default=3, help="timed training steps per row and repeat")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")

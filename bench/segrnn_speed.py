@@ -5,7 +5,7 @@
 Each side is a new process, timed from start to exit, the sides interleaved and repeated, the median kept:
 the official `run_longExp.py` with the arguments of its ETTh1 L = 96 script (scripts/SegRNN/Lookback_96/
 etth1.sh: GRU-512 over segments of 24, PMF decoding, channel ids, batch 256, lr 1e-3) at `--train_epochs 2`
-(each epoch scores val and test, then the test), and `python train.py experiment=etth1_m96
+(each epoch scores val and test, then the test), and `python train.py experiment=etth1_m96_hand
 trainer.max_epochs=2` (each epoch validates, then the best checkpoint's val and test), both with
 `--threads` torch threads. The ratio tunelab / official is the share of the official time tunelab needs (below
 1: faster). Without a checkout the bench says so and measures nothing.
@@ -61,7 +61,7 @@ def main() -> None:
         for n in range(args.repeats):
             official = [sys.executable, str(script), "--root_path", f"{data}/", *OFFICIAL]
             times["official"].append(timed(official, Path(tmp), args.threads))
-            tunelab = [sys.executable, str(ROOT / "train.py"), "experiment=etth1_m96", "trainer.max_epochs=2"]
+            tunelab = [sys.executable, str(ROOT / "train.py"), "experiment=etth1_m96_hand", "trainer.max_epochs=2"]
             tunelab += [f"paths.data_dir={data.parent}", f"hydra.run.dir={tmp}/tunelab{n}", *QUIET, *args.overrides]
             times["tunelab"].append(timed(tunelab, ROOT, args.threads))
             print(

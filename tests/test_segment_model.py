@@ -147,7 +147,7 @@ def test_every_etth1_table_recipe_composes_and_runs_a_short_fit(overrides, tmp_p
 
 
 def test_command_line_groups_still_win_over_the_segment_recipe(tmp_path):
-    cfg = compose_cfg(["experiment=etth1_m96", "model=lstm", "model.net.cell=rnn", "optimizer=rmsprop"], tmp_path)
+    cfg = compose_cfg(["experiment=etth1_m96_hand", "model=lstm", "model.net.cell=rnn", "optimizer=rmsprop"], tmp_path)
     assert cfg.model.net.seg_len == 0 and cfg.model.net.cell == "rnn" and cfg.optimizer._target_.endswith("RMSprop")
-    cfg = compose_cfg(["experiment=etth1_m96", "model.net.cell=lstm"], tmp_path)
+    cfg = compose_cfg(["experiment=etth1_m96_hand", "model.net.cell=lstm"], tmp_path)
     assert cfg.model.net.cell == "lstm" and cfg.model.net.seg_len == 24
